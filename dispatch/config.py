@@ -1,0 +1,148 @@
+"""Domain configuration: the seed's settings as typed models.
+
+These are plain pydantic models so that `dispatch` needs nothing from the application shell;
+`bot.settings` composes them into the process settings (TOML file + environment), and the
+settings API stores overrides of `notify` and `event_types` in the database (see
+`dispatch.runtime_config`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NotifyMode = Literal["off", "test", "live"]
+Service = Literal["telegram", "sms"]
+Reserve = Literal["sms", "none"]
+SmsKind = Literal["smsc", "smsru", "smsaero", "twilio", "http"]
+
+DEFAULT_AUTO_REPLY = (
+    "Здравствуйте! Чат с менеджером сейчас отключён. "
+    "Пожалуйста, позвоните нам, и мы ответим на ваш вопрос."
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NotifySettings(_Model):
+    """«Сервис отправки SMS»: the main block of the seed."""
+
+    mode: NotifyMode = "test"
+    """«Использовать отправку сообщений»: off | test | live."""
+    service: Service = "telegram"
+    """«Сервис отправки сообщений»: Telegram Bot or an SMS service."""
+    reserve: Reserve = "sms"
+    """«Резервный способ отправки сообщений» (used with service = telegram)."""
+    sms_service: str | None = None
+    """A name from [[sms_services]]; None takes the first one listed."""
+    low_balance_threshold: Decimal = Field(default=Decimal(100), ge=0)
+    """«Уведомлять об окончании пакета с SMS»: 0 = do not notify; the seed offers 50/100/200."""
+    admin_emails: list[str] = Field(default_factory=list)
+    chat_enabled: bool = False
+    """«Использовать чат с клиентом»."""
+    auto_reply: str = Field(default=DEFAULT_AUTO_REPLY, min_length=1, max_length=4000)
+    """«Текст автоответа при отключенном чате»."""
+    company_name: str | None = None
+    """The shop's name, available to templates as `company.name`."""
+    company_phone: str | None = None
+    """The shop's phone, available to templates as `company.phone`."""
+
+    @field_validator("admin_emails")
+    @classmethod
+    def _emails_look_like_emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address or address.startswith("@") or address.endswith("@"):
+                raise ValueError(f"not an e-mail address: {address!r}")
+        return value
+
+
+class EventTypeSettings(_Model):
+    """The five flags and two templates of one event type (the seed's «Шаблоны»)."""
+
+    confirm_before_send: bool = False
+    """«Запрос перед отправкой»."""
+    send_to_client: bool = True
+    """«Отправлять уведомление клиенту»."""
+    send_to_manager: bool = False
+    """«Отправлять уведомление ответственному менеджеру»."""
+    tracked_by_manager: bool = False
+    """«Событие отслеживается менеджером»: an opted-out client still gets a `not_sent` row."""
+    default_for_new_clients: bool = True
+    """«Значение отправки уведомлений для новых клиентов»."""
+    template_client: str | None = None
+    """A template file under templates/; None uses the event type's own."""
+    template_manager: str | None = None
+
+
+class EventTypeOverride(_Model):
+    """A partial `EventTypeSettings`: what the config file or the API changed."""
+
+    confirm_before_send: bool | None = None
+    send_to_client: bool | None = None
+    send_to_manager: bool | None = None
+    tracked_by_manager: bool | None = None
+    default_for_new_clients: bool | None = None
+    template_client: str | None = None
+    template_manager: str | None = None
+
+    def apply_to(self, base: EventTypeSettings) -> EventTypeSettings:
+        changes = self.model_dump(exclude_none=True)
+        return base.model_copy(update=changes)
+
+
+class SmsServiceConfig(_Model):
+    """One entry of the directory «Сервисы отправки сообщений»."""
+
+    name: str = Field(min_length=1, max_length=64)
+    kind: SmsKind
+    base_url: str | None = None
+    """Overrides the provider's public endpoint (a local fake in tests)."""
+    login: str | None = None
+    password: str | None = None
+    api_key: str | None = None
+    """SMSC `apikey`, SMS.ru `api_id`, SMS Aero API key."""
+    email: str | None = None
+    """SMS Aero account e-mail."""
+    account_sid: str | None = None
+    """Twilio account SID (the auth token goes in `password` or `token`)."""
+    token: str | None = None
+    """Bearer token of the generic `http` kind; Twilio auth token."""
+    sender: str | None = None
+    rate_per_second: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class SmtpSettings(_Model):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    host: str | None = None
+    port: int = Field(default=25, ge=1, le=65535)
+    from_: str = Field(default="vestnik@localhost", alias="from")
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    tls: bool = False
+    timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class SchedulerSettings(_Model):
+    enabled: bool = True
+    balance_check_seconds: int = Field(default=600, ge=10)
+    receipt_poll_seconds: int = Field(default=300, ge=10)
+    retention_days: int = Field(default=365, ge=1)
+    confirmation_expiry_hours: int = Field(default=72, ge=1)
+
+
+class DeliverySettings(_Model):
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    max_age_seconds: int = Field(default=1800, ge=1)
+    telegram_per_second: float = Field(default=30.0, gt=0)
+    telegram_per_chat_per_second: float = Field(default=1.0, gt=0)
+    workers: int = Field(default=8, ge=1, le=256)
+    """How many notifications one process delivers at once."""
+    lease_seconds: int = Field(default=60, ge=5)
+    poll_seconds: float = Field(default=5.0, gt=0)

@@ -1,0 +1,64 @@
+"""The ERP event body (CONTRACT §2) as pydantic models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic.functional_validators import AfterValidator
+
+from dispatch.catalogue import EVENT_TYPES
+from dispatch.phones import InvalidPhone, normalise_phone
+
+
+def _phone(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return normalise_phone(value)
+    except InvalidPhone as exc:
+        raise ValueError(str(exc)) from None
+
+
+Phone = Annotated[str | None, AfterValidator(_phone)]
+ExternalId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ClientIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    id: ExternalId
+    name: str = Field(min_length=1, max_length=255)
+    phone: Phone = None
+    manager_id: Annotated[str, Field(max_length=64)] | None = None
+    category: Annotated[str, Field(max_length=255)] | None = None
+    blocked: bool | None = None
+
+
+class ManagerIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    id: ExternalId
+    name: str = Field(min_length=1, max_length=255)
+    phone: Phone = None
+    email: Annotated[str, Field(max_length=255)] | None = None
+
+
+class EventIn(BaseModel):
+    """One ERP event. Unknown top-level keys are ignored so the ERP can add fields."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    event_id: str = Field(min_length=1, max_length=128)
+    type: str
+    occurred_at: AwareDatetime
+    client: ClientIn
+    manager: ManagerIn | None = None
+    document: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {value!r}; known: {', '.join(EVENT_TYPES)}")
+        return value

@@ -1,0 +1,216 @@
+"""SQLAlchemy 2 models: the directory, events, the notification journal (which is also the
+delivery queue) and its status history, and stored settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.types import BigId, JsonDoc, UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Event(Base):
+    """One ERP event, exactly once per `event_id` (the idempotency key)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+
+    __table_args__ = (Index(None, "received_at"),)
+
+
+class Manager(Base):
+    """A responsible manager from the ERP's directory."""
+
+    __tablename__ = "managers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql_text("false")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index(None, "phone"),)
+
+
+class Client(Base):
+    """A counterparty (контрагент) from the ERP's directory."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    manager_id: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(255))
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index(None, "phone"), Index(None, "manager_id"))
+
+
+class ClientTypeSetting(Base):
+    """The client card's «Уведомления» tab: per event type, send or not, own templates."""
+
+    __tablename__ = "client_type_settings"
+
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    send: Mapped[bool | None] = mapped_column(Boolean)
+    template_client: Mapped[str | None] = mapped_column(Text)
+    """Jinja2 source of the client's own template (sandboxed)."""
+    template_manager: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class TelegramLink(Base):
+    """A Telegram chat linked to a client or a manager."""
+
+    __tablename__ = "telegram_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    client_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("clients.id", ondelete="CASCADE")
+    )
+    manager_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("managers.id", ondelete="CASCADE")
+    )
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    """The user sent /stop: the reserve route applies until /start."""
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    """Telegram said 403: the user blocked the bot (cleared by my_chat_member)."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("chat_id", "client_id"),
+        UniqueConstraint("chat_id", "manager_id"),
+        Index(None, "client_id"),
+        Index(None, "manager_id"),
+    )
+
+
+class Notification(Base):
+    """One message to one recipient: the journal entry and the delivery job at once."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_pk: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("events.id", ondelete="SET NULL")
+    )
+    event_type: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(16))
+    """`client` or `manager`."""
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    manager_id: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    """`telegram`, `sms`, or None when no route exists."""
+    phone: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    encoding: Mapped[str | None] = mapped_column(String(8))
+    units: Mapped[int | None] = mapped_column(Integer)
+    segments: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why the row is in its status: the skip reason, the last error."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    provider: Mapped[str | None] = mapped_column(String(64))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # The queue's index: only rows a worker may claim are in it, so it stays small.
+        Index(
+            "ix_notifications_due",
+            "next_attempt_at",
+            postgresql_where=sql_text("status IN ('pending', 'sending')"),
+            sqlite_where=sql_text("status IN ('pending', 'sending')"),
+        ),
+        Index(None, "event_pk"),
+        Index(None, "status", "id"),
+        Index(None, "client_id", "id"),
+        Index(None, "provider", "provider_message_id"),
+    )
+
+
+class NotificationHistory(Base):
+    """Every change of a notification's status: when, who, why."""
+
+    __tablename__ = "notification_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("notifications.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (Index(None, "notification_id", "id"),)
+
+
+class StoredSetting(Base):
+    """Settings changed through the API; they override the config file."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))

@@ -1,0 +1,160 @@
+"""The notification journal: insert, read, filter, and conditional status changes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Notification, NotificationHistory
+from storage.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFilter:
+    status: str | None = None
+    event_type: str | None = None
+    client_id: str | None = None
+    since: datetime | None = None
+    before_id: int | None = None
+    """Cursor: only rows with a smaller id (the journal is newest first)."""
+    limit: int = 50
+
+
+async def insert_notifications(
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]], *, actor: str
+) -> list[int]:
+    """Insert notifications with their first history rows; returns the ids in order."""
+    if not rows:
+        return []
+    now = utcnow()
+    values = [{**row, "created_at": now, "updated_at": now} for row in rows]
+    result = await session.execute(
+        insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
+        values,
+    )
+    ids = [row[0] for row in result]
+    await session.execute(
+        insert(NotificationHistory),
+        [
+            {
+                "notification_id": notification_id,
+                "at": now,
+                "from_status": None,
+                "to_status": row["status"],
+                "actor": actor,
+                "reason": row.get("reason"),
+                "channel": row.get("channel"),
+            }
+            for notification_id, row in zip(ids, rows, strict=True)
+        ],
+    )
+    return ids
+
+
+async def list_for_event(session: AsyncSession, event_pk: int) -> list[Notification]:
+    result = await session.execute(
+        select(Notification).where(Notification.event_pk == event_pk).order_by(Notification.id)
+    )
+    return list(result.scalars())
+
+
+async def list_notifications(session: AsyncSession, where: JournalFilter) -> list[Notification]:
+    """The journal, newest first, filtered; `where.limit` rows at most."""
+    statement = select(Notification).order_by(Notification.id.desc()).limit(where.limit)
+    if where.status is not None:
+        statement = statement.where(Notification.status == where.status)
+    if where.event_type is not None:
+        statement = statement.where(Notification.event_type == where.event_type)
+    if where.client_id is not None:
+        statement = statement.where(Notification.client_id == where.client_id)
+    if where.since is not None:
+        statement = statement.where(Notification.created_at >= where.since)
+    if where.before_id is not None:
+        statement = statement.where(Notification.id < where.before_id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def get_notification(session: AsyncSession, notification_id: int) -> Notification | None:
+    return await session.get(Notification, notification_id)
+
+
+async def get_history(session: AsyncSession, notification_id: int) -> list[NotificationHistory]:
+    result = await session.execute(
+        select(NotificationHistory)
+        .where(NotificationHistory.notification_id == notification_id)
+        .order_by(NotificationHistory.id)
+    )
+    return list(result.scalars())
+
+
+async def transition(
+    session: AsyncSession,
+    notification_id: int,
+    *,
+    to_status: str,
+    from_statuses: Collection[str],
+    actor: str,
+    reason: str | None = None,
+    **fields: Any,
+) -> Notification | None:
+    """Move one notification to `to_status` if it is in one of `from_statuses`.
+
+    The check and the change are one UPDATE, so two actors racing on the same row cannot
+    both win. Returns the updated row, or None when the row is missing or in another status.
+    """
+    current = (
+        await session.execute(
+            select(Notification.status).where(Notification.id == notification_id)
+        )
+    ).scalar_one_or_none()
+    if current is None or current not in from_statuses:
+        return None
+    now = utcnow()
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.status == current)
+        .values(status=to_status, reason=reason, updated_at=now, **fields)
+        .returning(Notification)
+        .execution_options(synchronize_session=False)
+    )
+    row = result.scalar_one_or_none()
+    if row is None:
+        return None
+    await session.execute(
+        insert(NotificationHistory).values(
+            notification_id=notification_id,
+            at=now,
+            from_status=current,
+            to_status=to_status,
+            actor=actor,
+            reason=reason,
+            channel=row.channel,
+        )
+    )
+    return row
+
+
+async def get_status(session: AsyncSession, notification_id: int) -> str | None:
+    """The notification's current status, or None when there is no such notification."""
+    return (
+        await session.execute(
+            select(Notification.status).where(Notification.id == notification_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def event_ids_by_pk(session: AsyncSession, event_pks: Collection[int]) -> dict[int, str]:
+    """The ERP's `event_id` of each stored event row in `event_pks` (missing rows omitted)."""
+    if not event_pks:
+        return {}
+    from storage.models import Event  # local, so this addition leaves the import block alone
+
+    result = await session.execute(
+        select(Event.id, Event.event_id).where(Event.id.in_(set(event_pks)))
+    )
+    return dict(result.tuples().all())

@@ -1,0 +1,196 @@
+"""Shared fixtures: a fresh database per test (PostgreSQL cloned from a migrated template, or a
+copied migrated SQLite file) and a running Vestnik service on loopback.
+
+PostgreSQL is not optional: when it cannot be reached the PostgreSQL tests fail, they are
+never skipped (set VESTNIK_TEST_PG_URL to point them at another server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
+
+from bot.app import create_app
+from bot.settings import Settings
+from handlers import signature
+from storage import migrate
+from storage.database import Database, create_database
+
+PG_URL = os.environ.get("VESTNIK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+WEBHOOK_SECRET = "test-webhook-secret"
+ADMIN_TOKEN = "test-admin-token"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _asyncpg_dsn(url: str, database: str | None = None) -> str:
+    parsed = make_url(url)
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _pg_admin(sql: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(PG_URL), timeout=10)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _migrate(url: str) -> None:
+    db = create_database(url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No VESTNIK_* variable or ./vestnik.toml of the developer leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("VESTNIK_") and name != "VESTNIK_TEST_PG_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test clones (CREATE DATABASE … TEMPLATE)."""
+    name = f"vestnik_tpl_{RUN_ID}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        pytest.fail(
+            f"PostgreSQL is required for these tests and is not reachable at {PG_URL}: {exc}. "
+            "Start it, or point VESTNIK_TEST_PG_URL at a server.",
+            pytrace=False,
+        )
+    asyncio.run(_migrate(make_url(PG_URL).set(database=name).render_as_string(False)))
+    yield name
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated, empty database for this test."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "vestnik.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    template_name: str = request.getfixturevalue("pg_template")
+    name = f"vestnik_t_{RUN_ID}_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def make_settings(database_url: str, **sections: Any) -> Settings:
+    """Settings for a test: signed webhook, admin token, the given database, test mode."""
+    base: dict[str, Any] = {
+        "database": {"url": database_url},
+        "webhook": {"secret": WEBHOOK_SECRET},
+        "admin": {"token": ADMIN_TOKEN},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return Settings.load(**base)
+
+
+@dataclass
+class Service:
+    """A running Vestnik on loopback, seen from the outside (the ERP, an admin)."""
+
+    client: TestClient[Any, Any]
+    app: web.Application
+    settings: Settings
+
+    @property
+    def db(self) -> Database:
+        from handlers.keys import DB
+
+        return self.app[DB]
+
+    async def post_event(
+        self,
+        body: dict[str, Any] | bytes,
+        *,
+        secret: str | None = WEBHOOK_SECRET,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        raw = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        all_headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            all_headers[signature.HEADER] = signature.sign(secret, raw)
+        all_headers.update(headers or {})
+        response = await self.client.post("/api/v1/events", data=raw, headers=all_headers)
+        return response.status, await response.json()
+
+    async def admin(
+        self, method: str, path: str, *, json_body: Any = None, token: str | None = ADMIN_TOKEN
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.client.request(method, path, json=json_body, headers=headers)
+        return response.status, await response.json()
+
+
+async def start_service(settings: Settings) -> Service:
+    app = create_app(settings)
+    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    return Service(client=client, app=app, settings=settings)
+
+
+@pytest.fixture
+async def service(database_url: str) -> AsyncIterator[Service]:
+    """Vestnik in test mode on a fresh database."""
+    running = await start_service(make_settings(database_url))
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+@pytest.fixture
+async def live_service(database_url: str) -> AsyncIterator[Service]:
+    """Vestnik in live mode with one SMS service configured (nothing delivers yet)."""
+    settings = make_settings(
+        database_url,
+        notify={"mode": "live"},
+        sms_services=[{"name": "main", "kind": "http", "base_url": "http://127.0.0.1:9/sms"}],
+    )
+    running = await start_service(settings)
+    try:
+        yield running
+    finally:
+        await running.client.close()
