@@ -122,7 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> None:
     from storage import migrate
-    from storage.database import create_database, is_unavailable_error
+    from storage.database import create_database, describe_db_error, is_unavailable_error
 
     settings = _load_settings(args)
     _configure_logging(settings)
@@ -138,7 +138,9 @@ def cmd_migrate(args: argparse.Namespace) -> None:
         before, after = asyncio.run(run())
     except Exception as exc:
         if is_unavailable_error(exc):
-            raise CliError(f"cannot reach the database {_safe_url(settings)}: {exc}") from None
+            raise CliError(
+                f"cannot reach the database {_safe_url(settings)}: {describe_db_error(exc)}"
+            ) from None
         raise
     if before == after:
         print(f"database schema is up to date (revision {after})")

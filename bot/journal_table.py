@@ -8,7 +8,9 @@ import shutil
 from bot.settings import Settings
 from dispatch.phones import mask_phone
 from storage import notifications
-from storage.database import create_database, is_unavailable_error
+from sqlalchemy.exc import DBAPIError
+
+from storage.database import create_database, describe_db_error, is_unavailable_error
 from storage.models import Notification
 
 COLUMNS = ("id", "created (UTC)", "type", "to", "channel", "status", "segs", "text / reason")
@@ -59,9 +61,10 @@ def print_journal(settings: Settings, *, status: str | None, limit: int) -> None
     try:
         rows = asyncio.run(load())
     except Exception as exc:
-        if is_unavailable_error(exc):
+        if is_unavailable_error(exc) or isinstance(exc, DBAPIError):
             raise CliError(
-                f"cannot read the journal: {exc} (run `vestnik migrate` first?)"
+                f"cannot read the journal: {describe_db_error(exc)} "
+                "(is the database URL right? has `vestnik migrate` run?)"
             ) from None
         raise
     if not rows:

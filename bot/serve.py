@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import create_app
 from bot.settings import DEFAULT_CONFIG_FILE, Settings
-from storage.database import is_unavailable_error
+from storage.database import describe_db_error, is_unavailable_error
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ async def serve(settings: Settings, *, config_file: Path | None, migrate: bool) 
     except Exception as exc:
         if is_unavailable_error(exc):
             url = make_url(settings.database.url).render_as_string(hide_password=True)
-            raise ServeError(f"cannot reach the database {url}: {exc}") from None
+            raise ServeError(f"cannot reach the database {url}: {describe_db_error(exc)}") from None
         raise
     site = web.TCPSite(
         runner,

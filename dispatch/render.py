@@ -53,7 +53,7 @@ from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import FilterArgumentError, SecurityError, TemplateError
 from jinja2.filters import make_attrgetter
 from jinja2.runtime import Context, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
 __all__ = [
@@ -70,8 +70,8 @@ __all__ = [
 MAX_OUTPUT_CHARS = 4000
 #: The longest string (in characters) any single operation inside a template may build.
 MAX_VALUE_CHARS = 10_000
-#: The most items any list, tuple or dict built inside a template may hold.
-MAX_ITEMS = 100_000
+#: The most items any list, tuple or dict built inside a template may hold (as ``range``).
+MAX_ITEMS = MAX_RANGE
 #: Loop iterations plus calls, filters and intercepted operators per render.
 MAX_STEPS = 100_000
 #: Total characters of all intermediate strings built during one render.
@@ -87,6 +87,8 @@ SOURCE_CACHE_SIZE = 256
 _SOURCE_LABEL = "per-client template"
 # Jinja names the fake traceback frames of from_string() templates like this.
 _SOURCE_FILENAME = "<template>"
+# ...and gives its fake traceback frames these names (or "block '<name>'").
+_TEMPLATE_FRAMES = frozenset({"template", "top-level template code"})
 
 
 class RenderError(Exception):
@@ -524,7 +526,9 @@ class _GuardedCodeGenerator(CodeGenerator):
 
 def _guarded_concat(parts: Iterable[str]) -> str:
     """``environment.concat``: joins output buffers (macros, blocks, ``set`` blocks)."""
-    return _checked("".join(_join_parts(parts, "")))
+    text = "".join(_join_parts(parts, ""))
+    _checked(text)
+    return text
 
 
 def _finalize(value: Any) -> Any:
@@ -537,7 +541,7 @@ class _SmsEnvironment(ImmutableSandboxedEnvironment):
 
     code_generator_class = _GuardedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "%", "+"})
-    concat = staticmethod(_guarded_concat)  # type: ignore[assignment]
+    concat = staticmethod(_guarded_concat)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # Context data is JSON: `document.items` means the key, not dict.items().
@@ -586,7 +590,7 @@ class _SmsEnvironment(ImmutableSandboxedEnvironment):
 
     def guarded_str_join(self, values: Iterable[Any]) -> str:
         """The ``~`` operator: stringify and join with the size checked first."""
-        return _checked("".join(_join_parts(values, "")))
+        return _guarded_concat(values)
 
 
 def _make_environment(template_dir: Path) -> _SmsEnvironment:
@@ -741,14 +745,25 @@ class Renderer:
         return RenderError(f"{location}: {reason}", template=name, lineno=lineno)
 
     def _locate(self, exc: BaseException) -> tuple[str | None, int] | None:
-        """Find the innermost template frame of a runtime error (Jinja rewrites them)."""
-        root = str(self._template_dir)
-        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        """Find the innermost template frame of a runtime error.
+
+        Jinja rewrites the traceback so that template code appears as frames named
+        "template", "top-level template code" or "block '…'" with the template's
+        file name and line.
+        """
+        frames = traceback.StackSummary.extract(
+            traceback.walk_tb(exc.__traceback__), lookup_lines=False
+        )
+        for frame in reversed(frames):
+            if frame.name not in _TEMPLATE_FRAMES and not frame.name.startswith("block "):
+                continue
             if frame.filename == _SOURCE_FILENAME:
                 return None, frame.lineno or 0
-            if frame.filename.startswith(root + "/"):
-                relative = frame.filename[len(root) + 1 :]
-                return relative, frame.lineno or 0
+            try:
+                relative = Path(frame.filename).relative_to(self._template_dir).as_posix()
+            except ValueError:
+                relative = frame.filename
+            return relative, frame.lineno or 0
         return None
 
 

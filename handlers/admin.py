@@ -20,18 +20,31 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dispatch import actions, preview
 from dispatch.actions import ActionResult, JournalEntry, Outcome
 from dispatch.catalogue import EVENT_TYPES
-from dispatch.config import EventTypeOverride, EventTypeSettings, NotifySettings, SmsServiceConfig
+from dispatch.config import (
+    EventTypeOverride,
+    EventTypeSettings,
+    NotifyMode,
+    NotifySettings,
+    SmsServiceConfig,
+)
 from dispatch.render import MAX_SOURCE_CHARS, Renderer, RenderError
 from dispatch.runtime_config import SettingsRejected
 from dispatch.schemas import EventIn, Phone
 from handlers import openapi
 from handlers.erp import _is_loopback
-from handlers.errors import ApiError, validation_details, validation_error
+from handlers.errors import ApiError, validation_error
 from handlers.keys import DB, HTTP_CONTEXT, RENDERER, RUNTIME_CONFIG
 from storage import directory
 from storage.models import Client, ClientTypeSetting, Notification, NotificationHistory
@@ -319,7 +332,9 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def settings_json(notify: NotifySettings, services: tuple[SmsServiceConfig, ...]) -> dict[str, Any]:
+def settings_json(
+    notify: NotifySettings, services: tuple[SmsServiceConfig, ...]
+) -> dict[str, Any]:
     """Effective notify settings plus the SMS services by name and kind (no credentials)."""
     body = notify.model_dump(mode="json")
     body["low_balance_threshold"] = _number(notify.low_balance_threshold)
@@ -418,7 +433,7 @@ async def get_notification(request: web.Request) -> web.Response:
     return web.json_response(notification_json(entry, with_history=True))
 
 
-async def _mode(request: web.Request) -> Literal["off", "test", "live"]:
+async def _mode(request: web.Request) -> NotifyMode:
     async with request.app[DB].sessions() as session:
         return (await request.app[RUNTIME_CONFIG].current(session)).notify.mode
 
@@ -663,20 +678,25 @@ async def put_client(request: web.Request) -> web.Response:
                 f"client {client_id} is new: name is required",
                 [{"loc": ["name"], "message": "required for a new client", "type": "missing"}],
             )
-        created = await directory.upsert_client(session, {"id": client_id, **body.client_changes()})
+        created = await directory.upsert_client(
+            session, {"id": client_id, **body.client_changes()}
+        )
         if created:
             # Exactly what ingestion does for a client first seen in an event.
             effective = await request.app[RUNTIME_CONFIG].current(session)
             await directory.init_client_type_settings(
                 session,
                 client_id,
-                {code: kind.default_for_new_clients for code, kind in effective.event_types.items()},
+                {
+                    code: settings.default_for_new_clients
+                    for code, settings in effective.event_types.items()
+                },
             )
         for code, override in body.overrides.items():
             values = override.model_dump(exclude_unset=True)
             if values:
                 await directory.put_client_type_setting(session, client_id, code, values)
-    logger.info("client %s %s through the admin API", client_id, "created" if created else "updated")
+    logger.info("client %s %s by the admin API", client_id, "created" if created else "updated")
     card = await _client_card(request, client_id)
     return web.json_response(card, status=201 if created else 200)
 
@@ -684,16 +704,3 @@ async def put_client(request: web.Request) -> web.Response:
 # The description of all of the above; not an admin route (it holds no data).
 routes.get("/api/v1/openapi.json")(openapi.openapi_json)
 
-
-__all__ = [
-    "QUEUE_WAKE",
-    "SMS_SERVICES",
-    "ClientOverrideIn",
-    "ClientPutIn",
-    "JournalQuery",
-    "NoteIn",
-    "SmsPreviewIn",
-    "StatusChangeIn",
-    "routes",
-    "validation_details",
-]

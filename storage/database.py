@@ -113,3 +113,10 @@ def is_unavailable_error(exc: BaseException) -> bool:
         "AdminShutdownError",
         "ConnectionFailureError",
     }
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """One line about a database error, without SQL text or parameters."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    return f"{type(original).__name__}: {text}" if text else type(original).__name__

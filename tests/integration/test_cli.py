@@ -1,0 +1,157 @@
+"""`vestnik` as a user runs it: the embedded default, send-event, journal, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.events import make_event
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def vestnik(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_line(process: subprocess.Popen[str], fragment: str, timeout: float = 30) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if fragment in line:
+            return "".join(seen)
+    stderr = process.stderr.read() if process.stderr else ""
+    raise AssertionError(f"{fragment!r} not printed; stdout={seen!r} stderr={stderr!r}")
+
+
+def test_embedded_default_serves_accepts_an_event_and_shows_it_in_the_journal(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {"VESTNIK_HTTP__PORT": str(port)}
+    server = vestnik("serve", cwd=tmp_path, env=env)
+    try:
+        banner = wait_for_line(server, "See README.md")
+        assert f"http://127.0.0.1:{port}" in banner
+        assert "mode:     test" in banner
+        assert "sqlite+aiosqlite:///./vestnik.db" in banner
+        assert "VESTNIK_WEBHOOK__SECRET" in banner
+
+        event_file = tmp_path / "event.json"
+        event_file.write_text(
+            json.dumps(make_event("client_order.ready", event_id="cli-1"), ensure_ascii=False),
+            encoding="utf-8",
+        )
+        sent = vestnik("send-event", str(event_file), cwd=tmp_path, env=env)
+        out, err = sent.communicate(timeout=30)
+        assert sent.returncode == 0, err
+        assert "HTTP 202" in out
+        assert '"status": "test"' in out
+
+        again = vestnik("send-event", str(event_file), cwd=tmp_path, env=env)
+        out, _ = again.communicate(timeout=30)
+        assert "HTTP 200" in out and '"duplicate": true' in out
+
+        journal = vestnik("journal", "--status", "test", cwd=tmp_path, env=env)
+        out, err = journal.communicate(timeout=30)
+        assert journal.returncode == 0, err
+        assert "client_order.ready" in out
+        assert "ЗК-000123" in out
+        assert "+7916***4567" in out
+        assert "+79161234567" not in out
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=15)
+    assert server.returncode == 0, err
+    assert "Stopped." in out
+    assert "Traceback" not in err
+    assert (tmp_path / "vestnik.db").exists()
+
+
+def test_migrate_twice_reports_up_to_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate"]) == 0
+    assert "upgraded: empty ->" in capsys.readouterr().out
+    assert main(["migrate"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["journal", "--limit", "zero"], "expected a whole number"),
+        (["journal", "--status", "lost"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+        (["--config", "missing.toml", "journal"], "does not exist"),
+        (["send-event", "missing.json"], "cannot read missing.json"),
+    ],
+)
+def test_wrong_usage_is_one_clear_line_and_exit_2(
+    argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        code = main(argv)
+        raise SystemExit(code)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_bad_config_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VESTNIK_HTTP__PORT", "eighty")
+    assert main(["journal"]) == 2
+    err = capsys.readouterr().err
+    assert "http.port" in err and "VESTNIK_HTTP__PORT" in err
+
+
+def test_unreachable_database_is_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VESTNIK_DATABASE__URL", "postgresql+asyncpg://postgres@127.0.0.1:1/x")
+    assert main(["migrate"]) == 1
+    assert "cannot reach the database" in capsys.readouterr().err
+
+
+def test_send_event_to_a_server_that_is_not_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(make_event()), encoding="utf-8")
+    assert main(["send-event", str(event_file), "--url", f"http://127.0.0.1:{free_port()}"]) == 1
+    assert "is `vestnik serve` running?" in capsys.readouterr().err
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("serve", "migrate", "send-event", "journal"):
+        assert command in out
