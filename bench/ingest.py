@@ -28,13 +28,12 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from handlers import signature  # noqa: E402
+from handlers import signature
 
 TYPES = (
     "client_order.ready",
@@ -112,12 +111,7 @@ async def run(url: str, secret: str | None, total: int, concurrency: int, client
     print(f"elapsed:     {elapsed:.2f} s")
     print(f"throughput:  {ok / elapsed:.0f} events/s accepted (202)")
     print(
-        "latency ms:  p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  mean {:.1f}".format(
-            percentile(latencies, 0.50) * 1000,
-            percentile(latencies, 0.90) * 1000,
-            percentile(latencies, 0.99) * 1000,
-            statistics.fmean(latencies) * 1000,
-        )
+        f"latency ms:  p50 {percentile(latencies, 0.50) * 1000:.1f}  p90 {percentile(latencies, 0.90) * 1000:.1f}  p99 {percentile(latencies, 0.99) * 1000:.1f}  mean {statistics.fmean(latencies) * 1000:.1f}"
     )
     return 0 if ok == total else 1
 

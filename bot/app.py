@@ -34,6 +34,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> web.Applic
     """Build the aiohttp application from `settings`; nothing starts until it runs."""
     app = web.Application(middlewares=[error_middleware], client_max_size=CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
+    app[admin.SMS_SERVICES] = tuple(settings.sms_services)
     app[HTTP_CONTEXT] = HttpContext(
         webhook_secret=settings.webhook.secret,
         webhook_tolerance_seconds=settings.webhook.tolerance_seconds,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.settings import Settings
 from dispatch.phones import mask_phone
 from storage import notifications
-from sqlalchemy.exc import DBAPIError
-
 from storage.database import create_database, describe_db_error, is_unavailable_error
 from storage.models import Notification
 

@@ -69,7 +69,9 @@ async def serve(settings: Settings, *, config_file: Path | None, migrate: bool) 
     except Exception as exc:
         if is_unavailable_error(exc):
             url = make_url(settings.database.url).render_as_string(hide_password=True)
-            raise ServeError(f"cannot reach the database {url}: {describe_db_error(exc)}") from None
+            raise ServeError(
+                f"cannot reach the database {url}: {describe_db_error(exc)}"
+            ) from None
         raise
     site = web.TCPSite(
         runner,

@@ -134,13 +134,22 @@ async def preview_event(
             type_settings.template_client or catalogue.template_client,
             context,
         ),
-        manager=_render(
+        manager=TextPreview.of_error(_no_manager(client.get("manager_id")))
+        if manager is None
+        else _render(
             renderer,
             own.template_manager if own is not None else None,
             type_settings.template_manager or catalogue.template_manager,
             context,
         ),
     )
+
+
+def _no_manager(manager_id: str | None) -> str:
+    """Why there is no manager text: the words ingestion records on the skipped row."""
+    if manager_id is None:
+        return "the client has no responsible manager"
+    return f"responsible manager {manager_id!r} is unknown"
 
 
 async def _manager(

@@ -28,10 +28,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch import actions, preview
 from dispatch.actions import ActionResult, JournalEntry, Outcome
 from dispatch.catalogue import EVENT_TYPES
+from dispatch.clients import save_client
 from dispatch.config import (
     EventTypeOverride,
     EventTypeSettings,
@@ -40,12 +42,12 @@ from dispatch.config import (
     SmsServiceConfig,
 )
 from dispatch.render import MAX_SOURCE_CHARS, Renderer, RenderError
-from dispatch.runtime_config import SettingsRejected
+from dispatch.runtime_config import RuntimeConfig, SettingsRejected
 from dispatch.schemas import EventIn, Phone
 from handlers import openapi
-from handlers.erp import _is_loopback
 from handlers.errors import ApiError, validation_error
 from handlers.keys import DB, HTTP_CONTEXT, RENDERER, RUNTIME_CONFIG
+from handlers.net import is_loopback
 from storage import directory
 from storage.models import Client, ClientTypeSetting, Notification, NotificationHistory
 from storage.notifications import JournalFilter
@@ -89,7 +91,7 @@ def _check_admin(request: web.Request) -> None:
     token = request.app[HTTP_CONTEXT].admin_token
     if not token:
         _warn_no_token()
-        if _is_loopback(request.remote):
+        if is_loopback(request.remote):
             return
         raise ApiError(
             401,
@@ -435,7 +437,8 @@ async def get_notification(request: web.Request) -> web.Response:
 
 async def _mode(request: web.Request) -> NotifyMode:
     async with request.app[DB].sessions() as session:
-        return (await request.app[RUNTIME_CONFIG].current(session)).notify.mode
+        mode: NotifyMode = (await request.app[RUNTIME_CONFIG].current(session)).notify.mode
+    return mode
 
 
 @routes.post("/api/v1/notifications/{id}/status")
@@ -565,7 +568,7 @@ async def put_event_type(request: web.Request) -> web.Response:
     code = _event_code(request)
     changes = await _json_body(request)
     given = _validate(EventTypeOverride, changes, "invalid event type settings")
-    problems = [
+    problems: list[dict[str, Any]] = [
         {"loc": [field], "message": problem, "type": "template_not_found"}
         for field in ("template_client", "template_manager")
         if (name := getattr(given, field)) is not None
@@ -633,7 +636,7 @@ async def _client_card(request: web.Request, client_id: str) -> dict[str, Any] |
 
 def _template_problems(renderer: Renderer, body: ClientPutIn) -> list[dict[str, Any]]:
     """Compile every own template of the body in the sandbox; one detail per broken one."""
-    problems = []
+    problems: list[dict[str, Any]] = []
     for code, override in body.overrides.items():
         for field in ("template_client", "template_manager"):
             source = getattr(override, field)
@@ -646,6 +649,25 @@ def _template_problems(renderer: Renderer, body: ClientPutIn) -> list[dict[str, 
                     {"loc": ["overrides", code, field], "message": str(exc), "type": "template"}
                 )
     return problems
+
+
+async def _save_card(
+    session: AsyncSession, runtime_config: RuntimeConfig, client_id: str, body: ClientPutIn
+) -> bool:
+    """Apply the card's fields; True when this created the client (it needs a name then)."""
+    changes = body.client_changes()
+    if await directory.update_client(session, client_id, changes):
+        return False
+    if body.name is None:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"client {client_id} is new: name is required",
+            [{"loc": ["name"], "message": "required for a new client", "type": "missing"}],
+        )
+    effective = await runtime_config.current(session)
+    _, created = await save_client(session, {"id": client_id, **changes}, effective)
+    return created
 
 
 @routes.get("/api/v1/clients/{id}")
@@ -670,28 +692,7 @@ async def put_client(request: web.Request) -> web.Response:
     if problems:
         raise ApiError(422, "validation_error", problems[0]["message"], problems)
     async with request.app[DB].transaction() as session:
-        exists = await directory.get_client(session, client_id) is not None
-        if not exists and body.name is None:
-            raise ApiError(
-                422,
-                "validation_error",
-                f"client {client_id} is new: name is required",
-                [{"loc": ["name"], "message": "required for a new client", "type": "missing"}],
-            )
-        created = await directory.upsert_client(
-            session, {"id": client_id, **body.client_changes()}
-        )
-        if created:
-            # Exactly what ingestion does for a client first seen in an event.
-            effective = await request.app[RUNTIME_CONFIG].current(session)
-            await directory.init_client_type_settings(
-                session,
-                client_id,
-                {
-                    code: settings.default_for_new_clients
-                    for code, settings in effective.event_types.items()
-                },
-            )
+        created = await _save_card(session, request.app[RUNTIME_CONFIG], client_id, body)
         for code, override in body.overrides.items():
             values = override.model_dump(exclude_unset=True)
             if values:

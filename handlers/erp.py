@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from typing import Any
@@ -14,19 +13,11 @@ from dispatch.schemas import EventIn
 from handlers import signature
 from handlers.errors import ApiError, validation_error
 from handlers.keys import HTTP_CONTEXT, INGESTOR
+from handlers.net import is_loopback
 
 logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-
-
-def _is_loopback(remote: str | None) -> bool:
-    if not remote:
-        return False
-    try:
-        return ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:
@@ -68,7 +59,7 @@ def _authenticate(request: web.Request, body: bytes) -> None:
             logger.warning("ERP webhook refused from %s: %s", request.remote, exc)
             raise ApiError(401, "invalid_signature", str(exc)) from None
         return
-    if not _is_loopback(request.remote):
+    if not is_loopback(request.remote):
         logger.warning("unsigned ERP event refused from non-loopback %s", request.remote)
         raise ApiError(
             401,

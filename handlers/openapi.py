@@ -23,7 +23,7 @@ Schema = dict[str, Any]
 
 _REF = "#/components/schemas/{model}"
 _JSON = "application/json"
-_ADMIN = [{"bearerAuth": []}]
+_ADMIN: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _PUBLIC: list[dict[str, list[str]]] = []
 
 
@@ -273,7 +273,7 @@ def _event_schemas(c: _Components) -> None:
             }
         ),
     )
-    figures = {
+    figures: dict[str, Schema] = {
         "encoding": {"type": "string", "enum": ["gsm7", "ucs2"]},
         "units": {
             "type": "integer",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Client, ClientTypeSetting, Manager, TelegramLink
@@ -13,36 +14,86 @@ from storage.types import utcnow
 from storage.upsert import insert_for
 
 
-async def upsert_manager(session: AsyncSession, values: Mapping[str, Any]) -> None:
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    id: str
+    name: str
+    phone: str | None
+    manager_id: str | None
+    category: str | None
+    blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerRecord:
+    id: str
+    name: str
+    phone: str | None
+
+
+_clients = Client.__table__
+_managers = Manager.__table__
+_CLIENT_COLUMNS = (
+    _clients.c.id,
+    _clients.c.name,
+    _clients.c.phone,
+    _clients.c.manager_id,
+    _clients.c.category,
+    _clients.c.blocked,
+    _clients.c.created_at,
+)
+_MANAGER_COLUMNS = (_managers.c.id, _managers.c.name, _managers.c.phone)
+
+
+async def upsert_manager(session: AsyncSession, values: Mapping[str, Any]) -> ManagerRecord:
     """Insert the manager or update the fields given in `values` (which holds `id`)."""
     now = utcnow()
     changes = {key: value for key, value in values.items() if key != "id"}
-    statement = insert_for(session, Manager).values(**values, created_at=now, updated_at=now)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Manager.id], set_={**changes, "updated_at": now}
+    statement = (
+        insert_for(session, _managers)
+        .values(**values, created_at=now, updated_at=now)
+        .on_conflict_do_update(
+            index_elements=[_managers.c.id], set_={**changes, "updated_at": now}
+        )
+        .returning(*_MANAGER_COLUMNS)
     )
-    await session.execute(statement)
+    row = (await session.execute(statement)).one()
+    return ManagerRecord(id=row.id, name=row.name, phone=row.phone)
 
 
-async def upsert_client(session: AsyncSession, values: Mapping[str, Any]) -> bool:
-    """Insert the client or update the fields given; True when the client is new."""
+async def upsert_client(
+    session: AsyncSession, values: Mapping[str, Any]
+) -> tuple[ClientRecord, bool]:
+    """Insert the client or update the fields given; returns the row and whether it is new.
+
+    One statement: an inserted row keeps `created_at` equal to this call's timestamp, an
+    updated one keeps its older value, which tells the two apart on both dialects.
+    """
     now = utcnow()
-    inserted = (
-        await session.execute(
-            insert_for(session, Client)
-            .values(**values, created_at=now, updated_at=now)
-            .on_conflict_do_nothing(index_elements=[Client.id])
-            .returning(Client.id)
-        )
-    ).scalar_one_or_none()
-    if inserted is not None:
-        return True
     changes = {key: value for key, value in values.items() if key != "id"}
-    if changes:
-        await session.execute(
-            update(Client).where(Client.id == values["id"]).values(**changes, updated_at=now)
-        )
-    return False
+    statement = (
+        insert_for(session, _clients)
+        .values(**values, created_at=now, updated_at=now)
+        .on_conflict_do_update(index_elements=[_clients.c.id], set_={**changes, "updated_at": now})
+        .returning(*_CLIENT_COLUMNS)
+    )
+    row = (await session.execute(statement)).one()
+    record = ClientRecord(
+        id=row.id,
+        name=row.name,
+        phone=row.phone,
+        manager_id=row.manager_id,
+        category=row.category,
+        blocked=row.blocked,
+    )
+    return record, row.created_at == now
+
+
+async def get_manager_record(session: AsyncSession, manager_id: str) -> ManagerRecord | None:
+    row = (
+        await session.execute(select(*_MANAGER_COLUMNS).where(_managers.c.id == manager_id))
+    ).one_or_none()
+    return None if row is None else ManagerRecord(id=row.id, name=row.name, phone=row.phone)
 
 
 async def init_client_type_settings(
@@ -60,12 +111,13 @@ async def init_client_type_settings(
         {"client_id": client_id, "event_type": code, "send": send, "updated_at": now}
         for code, send in sends.items()
     ]
+    table = ClientTypeSetting.__table__
+    # executemany with one cached statement, not a 16-row VALUES compiled every time
     await session.execute(
-        insert_for(session, ClientTypeSetting)
-        .values(rows)
-        .on_conflict_do_nothing(
-            index_elements=[ClientTypeSetting.client_id, ClientTypeSetting.event_type]
-        )
+        insert_for(session, table).on_conflict_do_nothing(
+            index_elements=[table.c.client_id, table.c.event_type]
+        ),
+        rows,
     )
 
 
@@ -73,6 +125,21 @@ async def get_client_type_setting(
     session: AsyncSession, client_id: str, event_type: str
 ) -> ClientTypeSetting | None:
     return await session.get(ClientTypeSetting, (client_id, event_type))
+
+
+async def get_type_override(
+    session: AsyncSession, client_id: str, event_type: str
+) -> tuple[bool | None, str | None, str | None] | None:
+    """(send, template_client, template_manager) of one client and type, or None."""
+    table = ClientTypeSetting.__table__
+    row = (
+        await session.execute(
+            select(table.c.send, table.c.template_client, table.c.template_manager).where(
+                table.c.client_id == client_id, table.c.event_type == event_type
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row.send, row.template_client, row.template_manager)
 
 
 async def list_client_type_settings(
@@ -113,17 +180,37 @@ async def active_chat_ids(
     session: AsyncSession, *, client_id: str | None = None, manager_id: str | None = None
 ) -> list[int]:
     """Chats that may receive notifications: linked, not stopped, not blocked."""
-    statement = select(TelegramLink.chat_id).where(
-        TelegramLink.stopped.is_(False), TelegramLink.blocked.is_(False)
-    )
-    if client_id is not None:
-        statement = statement.where(TelegramLink.client_id == client_id)
-    elif manager_id is not None:
-        statement = statement.where(TelegramLink.manager_id == manager_id)
-    else:
+    if client_id is None and manager_id is None:
         return []
-    result = await session.execute(statement.order_by(TelegramLink.id))
-    return list(result.scalars())
+    clients, managers = await usable_chats(session, client_id=client_id, manager_id=manager_id)
+    return clients if client_id is not None else managers
+
+
+async def usable_chats(
+    session: AsyncSession, *, client_id: str | None, manager_id: str | None
+) -> tuple[list[int], list[int]]:
+    """The usable chats of a client and of a manager, in one query."""
+    links = TelegramLink.__table__
+    wanted = []
+    if client_id is not None:
+        wanted.append(links.c.client_id == client_id)
+    if manager_id is not None:
+        wanted.append(links.c.manager_id == manager_id)
+    if not wanted:
+        return [], []
+    result = await session.execute(
+        select(links.c.chat_id, links.c.client_id)
+        .where(or_(*wanted), links.c.stopped.is_(False), links.c.blocked.is_(False))
+        .order_by(links.c.id)
+    )
+    client_chats: list[int] = []
+    manager_chats: list[int] = []
+    for chat_id, linked_client in result.all():
+        if client_id is not None and linked_client == client_id:
+            client_chats.append(chat_id)
+        else:
+            manager_chats.append(chat_id)
+    return client_chats, manager_chats
 
 
 async def link_chat(
@@ -164,3 +251,14 @@ async def set_chat_flags(session: AsyncSession, chat_id: int, **flags: bool) -> 
         .values(**flags, updated_at=utcnow())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def update_client(session: AsyncSession, client_id: str, changes: Mapping[str, Any]) -> bool:
+    """Set the given fields of an existing client; False when there is no such client."""
+    result = await session.execute(
+        update(Client)
+        .where(Client.id == client_id)
+        .values(**changes, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -27,8 +27,9 @@ async def insert_event_if_new(
     On PostgreSQL a concurrent insert of the same id waits here until the first transaction
     ends, so exactly one caller gets the id and the others see a duplicate.
     """
+    table = Event.__table__
     statement = (
-        insert_for(session, Event)
+        insert_for(session, table)
         .values(
             event_id=event_id,
             type=type_,
@@ -37,8 +38,8 @@ async def insert_event_if_new(
             client_id=client_id,
             payload=payload,
         )
-        .on_conflict_do_nothing(index_elements=[Event.event_id])
-        .returning(Event.id)
+        .on_conflict_do_nothing(index_elements=[table.c.event_id])
+        .returning(table.c.id)
     )
     return (await session.execute(statement)).scalar_one_or_none()
 

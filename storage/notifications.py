@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Notification, NotificationHistory
+from storage.models import Event, Notification, NotificationHistory
 from storage.types import utcnow
 
 
@@ -33,13 +33,13 @@ async def insert_notifications(
         return []
     now = utcnow()
     values = [{**row, "created_at": now, "updated_at": now} for row in rows]
+    table = Notification.__table__
     result = await session.execute(
-        insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
-        values,
+        insert(table).returning(table.c.id, sort_by_parameter_order=True), values
     )
     ids = [row[0] for row in result]
     await session.execute(
-        insert(NotificationHistory),
+        insert(NotificationHistory.__table__),
         [
             {
                 "notification_id": notification_id,
@@ -152,9 +152,7 @@ async def event_ids_by_pk(session: AsyncSession, event_pks: Collection[int]) -> 
     """The ERP's `event_id` of each stored event row in `event_pks` (missing rows omitted)."""
     if not event_pks:
         return {}
-    from storage.models import Event  # local, so this addition leaves the import block alone
-
     result = await session.execute(
         select(Event.id, Event.event_id).where(Event.id.in_(set(event_pks)))
     )
-    return dict(result.tuples().all())
+    return dict(result.all())
