@@ -31,9 +31,10 @@ from pathlib import Path
 
 import aiohttp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from handlers import signature
+from handlers import signature  # noqa: E402 - after the sys.path line above
 
 TYPES = (
     "client_order.ready",
@@ -74,6 +75,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def latency_line(seconds: list[float]) -> str:
+    """p50/p90/p99/mean in milliseconds."""
+    figures = [percentile(seconds, q) * 1000 for q in (0.5, 0.9, 0.99)]
+    mean = statistics.fmean(seconds) * 1000
+    return "p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  mean {:.1f}".format(*figures, mean)
+
+
 async def run(url: str, secret: str | None, total: int, concurrency: int, clients: int) -> int:
     bodies = [make_body(i, clients) for i in range(total)]
     latencies: list[float] = []
@@ -110,9 +118,7 @@ async def run(url: str, secret: str | None, total: int, concurrency: int, client
     print(f"statuses:    {dict(statuses)}")
     print(f"elapsed:     {elapsed:.2f} s")
     print(f"throughput:  {ok / elapsed:.0f} events/s accepted (202)")
-    print(
-        f"latency ms:  p50 {percentile(latencies, 0.50) * 1000:.1f}  p90 {percentile(latencies, 0.90) * 1000:.1f}  p99 {percentile(latencies, 0.99) * 1000:.1f}  mean {statistics.fmean(latencies) * 1000:.1f}"
-    )
+    print("latency ms:  " + latency_line(latencies))
     return 0 if ok == total else 1
 
 
@@ -148,10 +154,13 @@ async def spawned_server(database: str, secret: str) -> AsyncIterator[str]:
         "VESTNIK_WEBHOOK__SECRET": secret,
         "VESTNIK_LOG__LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve"],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
         cwd=workdir,
-        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        env={**env, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
@@ -171,7 +180,7 @@ async def spawned_server(database: str, secret: str) -> AsyncIterator[str]:
         yield base_url
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        await asyncio.wait_for(process.wait(), 30)
         if admin_db is not None:
             connection = await asyncpg.connect(admin_db)
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

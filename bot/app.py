@@ -8,29 +8,46 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
+import aiohttp
+from aiogram import Bot
 from aiohttp import web
 
 from bot.settings import Settings
+from bot.telegram import create_bot
+from dispatch.channels.sms.registry import build_provider
+from dispatch.channels.telegram import TelegramChannel
+from dispatch.delivery import ChannelLimits, DeliveryService
 from dispatch.ingest import EventIngestor
 from dispatch.render import Renderer
+from dispatch.retry import RetryPolicy
 from dispatch.runtime_config import RuntimeConfig
-from handlers import admin, erp, health
+from dispatch.wakeup import Wakeup
+from dispatch.worker import Worker
+from handlers import admin, erp, health, receipts, sms_admin
 from handlers.context import HttpContext
 from handlers.errors import error_middleware
-from handlers.keys import DB, HTTP_CONTEXT, INGESTOR, RENDERER, RUNTIME_CONFIG
+from handlers.keys import DB, HTTP_CONTEXT, INGESTOR, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS
 from storage import migrate
 from storage.database import create_database
+from storage.listen import Listener
 
 logger = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
+WAKEUP = web.AppKey("wakeup", Wakeup)
+WORKER = web.AppKey("worker", Worker)
+DELIVERY = web.AppKey("delivery", DeliveryService)
+BOT = web.AppKey("bot", Bot | None)  # type: ignore[arg-type]
 
 # Admin calls (settings, client cards) are small; the ERP webhook enforces its own limit.
 CLIENT_MAX_SIZE = 1024 * 1024
 
 
-def create_app(settings: Settings, *, run_migrations: bool = True) -> web.Application:
+def create_app(
+    settings: Settings, *, run_migrations: bool = True, run_workers: bool = True
+) -> web.Application:
     """Build the aiohttp application from `settings`; nothing starts until it runs."""
     app = web.Application(middlewares=[error_middleware], client_max_size=CLIENT_MAX_SIZE)
     app[SETTINGS] = settings
@@ -40,6 +57,7 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> web.Applic
         webhook_tolerance_seconds=settings.webhook.tolerance_seconds,
         webhook_max_body_bytes=settings.webhook.max_body_bytes,
         admin_token=settings.admin.token,
+        public_url=settings.http.public_url,
     )
     renderer = Renderer()
     app[RENDERER] = renderer
@@ -49,6 +67,10 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> web.Applic
         sms_service_names=[service.name for service in settings.sms_services],
         has_webhook_secret=bool(settings.webhook.secret),
     )
+
+    wakeup = Wakeup()
+    app[WAKEUP] = wakeup
+    app[admin.QUEUE_WAKE] = wakeup
 
     async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         db = create_database(
@@ -64,14 +86,79 @@ def create_app(settings: Settings, *, run_migrations: bool = True) -> web.Applic
             config=app[RUNTIME_CONFIG],
             renderer=renderer,
             sms_available=bool(settings.sms_services),
+            on_queued=wakeup,
         )
         try:
             yield
         finally:
             await db.dispose()
 
+    async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
+        """HTTP clients of the SMS providers and the Telegram bot."""
+        async with aiohttp.ClientSession() as http:
+            app[SMS_PROVIDERS] = {
+                service.name: build_provider(service, http) for service in settings.sms_services
+            }
+            bot = create_bot(settings.telegram)
+            app[BOT] = bot
+            try:
+                yield
+            finally:
+                if bot is not None:
+                    await bot.session.close()
+
+    async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+        """Delivery workers, woken in-process and, on PostgreSQL, by NOTIFY."""
+        bot = app[BOT]
+        delivery_settings = settings.delivery
+        providers = app[SMS_PROVIDERS]
+        delivery = DeliveryService(
+            db=app[DB],
+            config=app[RUNTIME_CONFIG],
+            telegram=TelegramChannel(bot) if bot is not None else None,
+            providers=providers,
+            limits=ChannelLimits.build(
+                telegram_per_second=delivery_settings.telegram_per_second,
+                telegram_per_chat_per_second=delivery_settings.telegram_per_chat_per_second,
+                providers=providers,
+            ),
+            policy=RetryPolicy(
+                max_attempts=delivery_settings.max_attempts,
+                max_age=timedelta(seconds=delivery_settings.max_age_seconds),
+                base_seconds=delivery_settings.retry_base_seconds,
+                cap_seconds=delivery_settings.retry_cap_seconds,
+            ),
+        )
+        app[DELIVERY] = delivery
+        worker = Worker(
+            db=app[DB],
+            delivery=delivery,
+            concurrency=delivery_settings.workers,
+            lease_seconds=delivery_settings.lease_seconds,
+            poll_seconds=delivery_settings.poll_seconds,
+        )
+        app[WORKER] = worker
+        wakeup.subscribe(worker.wake)
+        listener = None
+        if app[DB].dialect == "postgresql":
+            listener = Listener(settings.database.url, wakeup)
+            listener.start()
+        worker.start()
+        try:
+            yield
+        finally:
+            wakeup.unsubscribe(worker.wake)
+            if listener is not None:
+                await listener.stop()
+            await worker.stop(grace_seconds=delivery_settings.shutdown_grace_seconds)
+
     app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(channels_ctx)
+    if run_workers:
+        app.cleanup_ctx.append(workers_ctx)
     app.add_routes(health.routes)
     app.add_routes(erp.routes)
     app.add_routes(admin.routes)
+    app.add_routes(receipts.routes)
+    app.add_routes(sms_admin.routes)
     return app

@@ -89,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument(
         "--limit", type=_positive_int, default=20, help="how many rows (default 20)"
     )
+
+    balance = commands.add_parser("balance", help="print the SMS balance of the provider")
+    balance.add_argument(
+        "--service", help="a name from [[sms_services]] (default: the one in use)"
+    )
+
+    test_sms = commands.add_parser("test-sms", help="send the test SMS (it costs one SMS)")
+    test_sms.add_argument("phone", metavar="PHONE", help="e.g. +79161234567")
+    test_sms.add_argument(
+        "--service", help="a name from [[sms_services]] (default: the one in use)"
+    )
     return parser
 
 
@@ -175,11 +186,25 @@ def cmd_journal(args: argparse.Namespace) -> None:
     print_journal(settings, status=args.status, limit=args.limit)
 
 
+def cmd_balance(args: argparse.Namespace) -> None:
+    from bot.sms_cli import print_balance
+
+    print_balance(_load_settings(args), args.service)
+
+
+def cmd_test_sms(args: argparse.Namespace) -> None:
+    from bot.sms_cli import run_test_sms
+
+    run_test_sms(_load_settings(args), args.phone, args.service)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
     "send-event": cmd_send_event,
     "journal": cmd_journal,
+    "balance": cmd_balance,
+    "test-sms": cmd_test_sms,
 }
 
 

@@ -9,7 +9,7 @@ outcomes that the caller turns into a 404 / 409 or a polite bot reply.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -130,9 +130,7 @@ async def _entry_of(
 ) -> JournalEntry:
     event_id = None
     if row.event_pk is not None:
-        event_id = (await notifications.event_ids_by_pk(session, [row.event_pk])).get(
-            row.event_pk
-        )
+        event_id = (await notifications.event_ids_by_pk(session, [row.event_pk])).get(row.event_pk)
     history = await notifications.get_history(session, row.id) if with_history else []
     return JournalEntry(row, event_id, history)
 
@@ -209,7 +207,7 @@ async def confirm(
         actor=actor,
         reason=note or "confirmed for sending",
         refusal="can be confirmed",
-        fields={"next_attempt_at": utcnow(), "attempts": 0, "lease_until": None},
+        fields=_queued_now({"attempts": 0, "lease_until": None}),
     )
     if result.ok and wake is not None:
         wake()
@@ -256,11 +254,17 @@ async def resend(
         actor=actor,
         reason=note or "queued again by hand",
         refusal="can be sent again",
-        fields={**_FRESH_DELIVERY, "next_attempt_at": utcnow()},
+        fields=_queued_now(_FRESH_DELIVERY),
     )
     if result.ok and wake is not None:
         wake()
     return result
+
+
+def _queued_now(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Due now; the retry policy's maximum age restarts from now as well."""
+    now = utcnow()
+    return {**fields, "next_attempt_at": now, "queued_at": now}
 
 
 async def _mode_refusal(db: Database, notification_id: int, mode: NotifyMode) -> ActionResult:
@@ -302,21 +306,25 @@ async def _move(
         if row is not None:
             entry = await _entry_of(session, row, with_history=True)
             return ActionResult(
-                Outcome.DONE, notification_id, f"notification {notification_id} is now "
-                f"{to_status.value}", entry=entry, current_status=to_status.value
+                Outcome.DONE,
+                notification_id,
+                f"notification {notification_id} is now {to_status.value}",
+                entry=entry,
+                current_status=to_status.value,
             )
         current = await notifications.get_status(session, notification_id)
     if current is None:
         return _not_found(notification_id)
     allowed = sorted(status.value for status in from_statuses)
-    which = f"status {allowed[0]}" if len(allowed) == 1 else (
-        "one of the statuses " + ", ".join(allowed)
+    which = (
+        f"status {allowed[0]}"
+        if len(allowed) == 1
+        else ("one of the statuses " + ", ".join(allowed))
     )
     return ActionResult(
         Outcome.CONFLICT,
         notification_id,
-        f"notification {notification_id} is {current}; only a notification in {which} "
-        f"{refusal}",
+        f"notification {notification_id} is {current}; only a notification in {which} {refusal}",
         current_status=current,
     )
 

@@ -142,7 +142,12 @@ class DeliverySettings(_Model):
     max_age_seconds: int = Field(default=1800, ge=1)
     telegram_per_second: float = Field(default=30.0, gt=0)
     telegram_per_chat_per_second: float = Field(default=1.0, gt=0)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    """The first retry waits about this long; each next one twice as long (with jitter)."""
+    retry_cap_seconds: float = Field(default=300.0, gt=0)
     workers: int = Field(default=8, ge=1, le=256)
     """How many notifications one process delivers at once."""
     lease_seconds: int = Field(default=60, ge=5)
     poll_seconds: float = Field(default=5.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=8.0, ge=0)
+    """At stop, how long in-flight deliveries may finish before they are released."""

@@ -65,6 +65,7 @@ class PlannedNotification:
             "units": self.units,
             "segments": self.segments,
             "next_attempt_at": self.next_attempt_at,
+            "queued_at": self.next_attempt_at,
         }
 
 

@@ -134,9 +134,7 @@ class RuntimeConfig:
         updated = EventTypeSettings.model_validate({**current.model_dump(), **changes})
         override = {
             **stored.get(key, {}),
-            **EventTypeOverride.model_validate(
-                dict(changes)
-            ).model_dump(exclude_unset=True),
+            **EventTypeOverride.model_validate(dict(changes)).model_dump(exclude_unset=True),
         }
         await settings_store.save(session, key, override, actor=actor)
         self.invalidate()

@@ -227,7 +227,7 @@ class ClientPutIn(_Body):
 # --------------------------------------------------------------------------- parsing
 
 
-async def _json_body(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
+async def json_body(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
     """The body as a JSON object (400 when not JSON, 422 when not an object)."""
     raw = await request.read()
     if not raw.strip() and empty_ok:
@@ -446,7 +446,7 @@ async def _mode(request: web.Request) -> NotifyMode:
 async def set_status(request: web.Request) -> web.Response:
     """Mark `sent_manually` or `cancelled`, with a note kept in the history."""
     notification_id = _notification_id(request)
-    body = _validate(StatusChangeIn, await _json_body(request), "invalid status change")
+    body = _validate(StatusChangeIn, await json_body(request), "invalid status change")
     result = await actions.set_status(
         request.app[DB], notification_id, status=body.status, actor=ACTOR, note=body.note
     )
@@ -457,7 +457,7 @@ async def set_status(request: web.Request) -> web.Response:
 @admin_only
 async def confirm(request: web.Request) -> web.Response:
     notification_id = _notification_id(request)
-    body = _validate(NoteIn, await _json_body(request, empty_ok=True), "invalid body")
+    body = _validate(NoteIn, await json_body(request, empty_ok=True), "invalid body")
     result = await actions.confirm(
         request.app[DB],
         notification_id,
@@ -473,7 +473,7 @@ async def confirm(request: web.Request) -> web.Response:
 @admin_only
 async def cancel(request: web.Request) -> web.Response:
     notification_id = _notification_id(request)
-    body = _validate(NoteIn, await _json_body(request, empty_ok=True), "invalid body")
+    body = _validate(NoteIn, await json_body(request, empty_ok=True), "invalid body")
     result = await actions.cancel(request.app[DB], notification_id, actor=ACTOR, note=body.note)
     return _action_response(result)
 
@@ -482,7 +482,7 @@ async def cancel(request: web.Request) -> web.Response:
 @admin_only
 async def resend(request: web.Request) -> web.Response:
     notification_id = _notification_id(request)
-    body = _validate(NoteIn, await _json_body(request, empty_ok=True), "invalid body")
+    body = _validate(NoteIn, await json_body(request, empty_ok=True), "invalid body")
     result = await actions.resend(
         request.app[DB],
         notification_id,
@@ -509,7 +509,7 @@ async def get_settings(request: web.Request) -> web.Response:
 @admin_only
 async def put_settings(request: web.Request) -> web.Response:
     """Change some notify settings; the others keep their values. Nothing is stored on 422."""
-    changes = await _json_body(request)
+    changes = await json_body(request)
     if "sms_services" in changes:
         raise ApiError(
             422,
@@ -519,9 +519,7 @@ async def put_settings(request: web.Request) -> web.Response:
         )
     try:
         async with request.app[DB].transaction() as session:
-            notify = await request.app[RUNTIME_CONFIG].update_notify(
-                session, changes, actor=ACTOR
-            )
+            notify = await request.app[RUNTIME_CONFIG].update_notify(session, changes, actor=ACTOR)
     except ValidationError as exc:
         raise validation_error(exc, "invalid settings") from None
     except SettingsRejected as exc:
@@ -566,7 +564,7 @@ def template_file_problem(renderer: Renderer, name: str) -> str | None:
 async def put_event_type(request: web.Request) -> web.Response:
     """Change some settings of one event type; template names must be existing files."""
     code = _event_code(request)
-    changes = await _json_body(request)
+    changes = await json_body(request)
     given = _validate(EventTypeOverride, changes, "invalid event type settings")
     problems: list[dict[str, Any]] = [
         {"loc": [field], "message": problem, "type": "template_not_found"}
@@ -591,7 +589,7 @@ async def put_event_type(request: web.Request) -> web.Response:
 async def preview_event_type(request: web.Request) -> web.Response:
     """Render the event's client and manager texts with this type's templates; stores nothing."""
     code = _event_code(request)
-    payload = await _json_body(request)
+    payload = await json_body(request)
     # The path names the type; the body need not repeat it, nor invent an id or a time.
     payload["type"] = code
     payload.setdefault("event_id", "preview")
@@ -610,7 +608,7 @@ async def preview_event_type(request: web.Request) -> web.Response:
 @routes.post("/api/v1/sms/preview")
 @admin_only
 async def preview_sms(request: web.Request) -> web.Response:
-    body = _validate(SmsPreviewIn, await _json_body(request), "invalid preview request")
+    body = _validate(SmsPreviewIn, await json_body(request), "invalid preview request")
     return web.json_response(preview.preview_sms(body.text).figures_json())
 
 
@@ -687,7 +685,7 @@ async def put_client(request: web.Request) -> web.Response:
     client_id = request.match_info["id"]
     if not 0 < len(client_id) <= 64:
         raise ApiError(422, "validation_error", "a client id is 1 to 64 characters")
-    body = _validate(ClientPutIn, await _json_body(request), "invalid client card")
+    body = _validate(ClientPutIn, await json_body(request), "invalid client card")
     problems = _template_problems(request.app[RENDERER], body)
     if problems:
         raise ApiError(422, "validation_error", problems[0]["message"], problems)
@@ -704,4 +702,3 @@ async def put_client(request: web.Request) -> web.Response:
 
 # The description of all of the above; not an admin route (it holds no data).
 routes.get("/api/v1/openapi.json")(openapi.openapi_json)
-

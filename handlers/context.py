@@ -11,3 +11,4 @@ class HttpContext:
     webhook_tolerance_seconds: int = 300
     webhook_max_body_bytes: int = 256 * 1024
     admin_token: str | None = None
+    public_url: str | None = None

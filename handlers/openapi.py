@@ -199,9 +199,7 @@ def _settings_schemas(c: _Components) -> None:
             }
         ),
     )
-    c.add(
-        "EventTypeList", _object({"items": {"type": "array", "items": _ref("EventType")}})
-    )
+    c.add("EventTypeList", _object({"items": {"type": "array", "items": _ref("EventType")}}))
     c.model(EventTypeOverride, "EventTypePatch")
 
 
@@ -425,8 +423,13 @@ def _admin_op(
 
 def _journal_parameters() -> list[Schema]:
     def query(name: str, description: str, schema: Schema) -> Schema:
-        return {"name": name, "in": "query", "required": False,
-                "description": description, "schema": schema}
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": schema,
+        }
 
     return [
         query("status", "Only this status.", _ref("Status")),
@@ -437,8 +440,9 @@ def _journal_parameters() -> list[Schema]:
             "Created at or after this ISO 8601 time (UTC when no zone is given).",
             {"type": "string", "format": "date-time"},
         ),
-        query("limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 500,
-                                      "default": 50}),
+        query(
+            "limit", "Page size.", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+        ),
         query("cursor", "`next_cursor` of the previous page.", {"type": "string"}),
     ]
 
@@ -601,6 +605,101 @@ def _settings_paths() -> dict[str, Any]:
     }
 
 
+def _delivery_paths() -> dict[str, Any]:
+    provider_failed = _answer(
+        "The SMS provider refused or failed (`provider_error`).", _ref("Error")
+    )
+    balance = _object(
+        {
+            "service": {"type": "string"},
+            "kind": {"type": "string"},
+            "balance": {"type": "string", "description": "Decimal, as a string."},
+            "currency": _nullable({"type": "string"}),
+            "threshold": {"type": "string"},
+            "below_threshold": {"type": "boolean"},
+        },
+        required=["service", "kind", "balance", "threshold", "below_threshold"],
+    )
+    test_sms_result = _object(
+        {
+            "notification_id": {"type": "integer"},
+            "service": {"type": "string"},
+            "status": {"type": "string", "enum": ["sent", "failed"]},
+            "reason": {"type": "string"},
+            "error": _nullable({"type": "string"}),
+            "provider_message_id": _nullable({"type": "string"}),
+            "encoding": {"type": "string", "enum": ["gsm7", "ucs2"]},
+            "segments": {"type": "integer"},
+        },
+        required=["notification_id", "service", "status", "reason"],
+    )
+    service_param = {
+        "name": "service",
+        "in": "query",
+        "required": False,
+        "description": "A name from [[sms_services]]; default: the one notifications use.",
+        "schema": {"type": "string"},
+    }
+    return {
+        "/api/v1/balance": {
+            "get": _admin_op(
+                "getBalance",
+                "The SMS balance of the provider, with the low-balance threshold state.",
+                {"200": _answer("The balance.", balance), "502": provider_failed},
+                tag="sms",
+                errors=("404", "409"),
+                parameters=[service_param],
+            )
+        },
+        "/api/v1/test-sms": {
+            "post": _admin_op(
+                "postTestSms",
+                "Send the test SMS now (it costs one SMS); journaled as `test_sms`.",
+                {
+                    "200": _answer("Sent.", test_sms_result),
+                    "502": _answer("The provider did not take it.", test_sms_result),
+                },
+                tag="sms",
+                errors=("404", "409", "422"),
+                body=_object(
+                    {"phone": {"type": "string"}, "service": _nullable({"type": "string"})},
+                    required=["phone"],
+                ),
+            )
+        },
+        "/api/v1/providers/{name}/status": {
+            "post": {
+                "operationId": "providerStatus",
+                "summary": "Delivery receipts from an SMS provider, in that provider's own "
+                "callback format and authentication (Twilio's signature, SMS.ru's hash, "
+                "`?secret=` for SMSC and SMS Aero, the bearer token of the `http` kind). "
+                "Unknown message ids are answered 2xx.",
+                "tags": ["sms"],
+                "security": _PUBLIC,
+                "parameters": [_path_param("name", "A name from [[sms_services]].")],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                        "application/json": {"schema": {"type": "object"}},
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Accepted; the body is what the provider expects "
+                        "(`100` for SMS.ru, `OK` otherwise).",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "401": _error("Unauthorized"),
+                    "404": _error("NotFound"),
+                    "413": _error("TooLarge"),
+                    "503": _error("Unavailable"),
+                },
+            }
+        },
+    }
+
+
 def _public_paths() -> dict[str, Any]:
     accepted = _ref("IngestResult")
     return {
@@ -622,14 +721,18 @@ def _public_paths() -> dict[str, Any]:
                 ],
                 "requestBody": {"required": True, "content": _content(_ref("Event"))},
                 "responses": {
-                    "200": _answer("A repeated event_id: the first call's notifications, "
-                                   "`duplicate: true`, nothing created.", accepted),
+                    "200": _answer(
+                        "A repeated event_id: the first call's notifications, "
+                        "`duplicate: true`, nothing created.",
+                        accepted,
+                    ),
                     "202": _answer("Stored with its notifications.", accepted),
                     "400": _error("InvalidJson"),
                     "401": _error("Unauthorized"),
                     "413": _error("TooLarge"),
-                    "415": _answer("Not `application/json` UTF-8 (`unsupported_media_type`).",
-                                   _ref("Error")),
+                    "415": _answer(
+                        "Not `application/json` UTF-8 (`unsupported_media_type`).", _ref("Error")
+                    ),
                     "422": _error("Unprocessable"),
                     "503": _error("Unavailable"),
                 },
@@ -676,7 +779,12 @@ def _public_paths() -> dict[str, Any]:
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI document (built once; callers must not change it)."""
-    paths = {**_public_paths(), **_journal_paths(), **_settings_paths()}
+    paths = {
+        **_public_paths(),
+        **_journal_paths(),
+        **_settings_paths(),
+        **_delivery_paths(),
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -687,7 +795,7 @@ def document() -> dict[str, Any]:
         },
         "tags": [
             {"name": name}
-            for name in ("erp", "journal", "settings", "clients", "previews", "operations")
+            for name in ("erp", "journal", "settings", "clients", "previews", "sms", "operations")
         ],
         "paths": dict(sorted(paths.items())),
         "components": _components(),

@@ -161,6 +161,9 @@ class Notification(Base):
     """Why the row is in its status: the skip reason, the last error."""
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the row last entered the queue (created pending, confirmed, resent): the retry
+    policy's maximum age counts from here."""
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     provider: Mapped[str | None] = mapped_column(String(64))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))

@@ -156,3 +156,58 @@ async def event_ids_by_pk(session: AsyncSession, event_pks: Collection[int]) -> 
         select(Event.id, Event.event_id).where(Event.id.in_(set(event_pks)))
     )
     return dict(result.all())
+
+
+async def apply_receipt(
+    session: AsyncSession,
+    *,
+    provider: str,
+    provider_message_id: str,
+    to_status: str,
+    reason: str | None,
+    actor: str,
+    now: datetime,
+) -> int | None:
+    """Move the sent notification with this provider id to `to_status`; returns its id, or
+    None when no sent notification has that id (unknown, or already final)."""
+    table = Notification.__table__
+    row = (
+        await session.execute(
+            select(table.c.id, table.c.status).where(
+                table.c.provider == provider,
+                table.c.provider_message_id == provider_message_id,
+            )
+        )
+    ).first()
+    if row is None or row.status != "sent":
+        return None
+    fields: dict[str, Any] = {"delivered_at": now} if to_status == "delivered" else {}
+    updated = await transition(
+        session,
+        row.id,
+        to_status=to_status,
+        from_statuses=("sent",),
+        actor=actor,
+        reason=reason,
+        **fields,
+    )
+    return None if updated is None else updated.id
+
+
+async def sent_awaiting_receipt(
+    session: AsyncSession, *, provider: str, since: datetime, limit: int
+) -> list[tuple[int, str, str]]:
+    """(id, provider_message_id, phone) of sent SMS still waiting for a delivery state."""
+    table = Notification.__table__
+    result = await session.execute(
+        select(table.c.id, table.c.provider_message_id, table.c.phone)
+        .where(
+            table.c.provider == provider,
+            table.c.status == "sent",
+            table.c.sent_at >= since,
+            table.c.provider_message_id.is_not(None),
+        )
+        .order_by(table.c.id)
+        .limit(limit)
+    )
+    return [(row.id, row.provider_message_id, row.phone or "") for row in result]

@@ -26,8 +26,11 @@ from sqlalchemy.engine import make_url
 from bot.app import create_app
 from bot.settings import Settings
 from handlers import signature
-from storage import migrate
+from storage import directory, migrate, notifications
 from storage.database import Database, create_database
+from storage.models import Notification
+from tests.fakes.sms_http import FakeHttpGateway
+from tests.fakes.telegram import FakeTelegram
 
 PG_URL = os.environ.get("VESTNIK_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -156,6 +159,43 @@ class Service:
         response = await self.client.post("/api/v1/events", data=raw, headers=all_headers)
         return response.status, await response.json()
 
+    async def wait_for_status(
+        self, notification_id: int, *statuses: str, within: float = 10.0
+    ) -> Notification:
+        """Poll the journal until the notification reaches one of `statuses`."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            async with self.db.sessions() as session:
+                row = await session.get(Notification, notification_id)
+            if row is not None and row.status in statuses:
+                return row
+            if asyncio.get_running_loop().time() > deadline:
+                found = row.status if row else "missing"
+                raise AssertionError(
+                    f"notification {notification_id} is {found}, not {statuses}; "
+                    f"reason: {row.reason if row else '-'}"
+                )
+            await asyncio.sleep(0.02)
+
+    async def history(self, notification_id: int) -> list[tuple[str | None, str, str | None]]:
+        """(from, to, reason) of every status change, oldest first."""
+        async with self.db.sessions() as session:
+            rows = await notifications.get_history(session, notification_id)
+        return [(row.from_status, row.to_status, row.reason) for row in rows]
+
+    async def link_chat(
+        self, chat_id: int, *, client_id: str | None = None, manager_id: str | None = None
+    ) -> None:
+        """Subscribe a chat as the bot would after /start (the directory row must exist)."""
+        async with self.db.transaction() as session:
+            await directory.link_chat(
+                session,
+                chat_id=chat_id,
+                user_id=chat_id,
+                client_id=client_id,
+                manager_id=manager_id,
+            )
+
     async def admin(
         self, method: str, path: str, *, json_body: Any = None, token: str | None = ADMIN_TOKEN
     ) -> tuple[int, Any]:
@@ -182,14 +222,62 @@ async def service(database_url: str) -> AsyncIterator[Service]:
 
 
 @pytest.fixture
-async def live_service(database_url: str) -> AsyncIterator[Service]:
-    """Vestnik in live mode with one SMS service configured (nothing delivers yet)."""
-    settings = make_settings(
-        database_url,
-        notify={"mode": "live"},
-        sms_services=[{"name": "main", "kind": "http", "base_url": "http://127.0.0.1:9/sms"}],
-    )
-    running = await start_service(settings)
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    """A loopback Telegram Bot API server."""
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def sms_gateway() -> AsyncIterator[FakeHttpGateway]:
+    """A loopback SMS provider of the generic `http` kind."""
+    async with FakeHttpGateway() as fake:
+        yield fake
+
+
+# Fast retries and polling, so failure scenarios finish in a fraction of a second.
+FAST_DELIVERY = {
+    "retry_base_seconds": 0.05,
+    "retry_cap_seconds": 0.2,
+    "poll_seconds": 0.2,
+    "shutdown_grace_seconds": 2.0,
+}
+
+
+def live_settings(
+    database_url: str, telegram: FakeTelegram, gateway: FakeHttpGateway, **sections: Any
+) -> Settings:
+    """Live mode with the fake bot and the fake `http` SMS provider named `main`."""
+    defaults: dict[str, Any] = {
+        "notify": {"mode": "live"},
+        "telegram": {"token": telegram.token, "api_base": telegram.base_url},
+        "sms_services": [
+            {
+                "name": "main",
+                "kind": "http",
+                "base_url": gateway.base_url,
+                "token": gateway.token,
+                "sender": "PARTS",
+                "timeout_seconds": 0.5,
+                "rate_per_second": 1000,
+            }
+        ],
+        "delivery": FAST_DELIVERY,
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            defaults[key] = {**defaults[key], **value}
+        else:
+            defaults[key] = value
+    return make_settings(database_url, **defaults)
+
+
+@pytest.fixture
+async def live_service(
+    database_url: str, telegram: FakeTelegram, sms_gateway: FakeHttpGateway
+) -> AsyncIterator[Service]:
+    """Vestnik in live mode: Telegram through the fake bot, SMS through the fake gateway."""
+    running = await start_service(live_settings(database_url, telegram, sms_gateway))
     try:
         yield running
     finally:

@@ -471,7 +471,6 @@ async def test_live_cancel_then_resend(live_service: Service) -> None:
     ]  # fmt: skip
 
 
-
 @pytest.mark.parametrize("queued", ["pending", "sending"])
 async def test_a_queued_notification_is_not_resent(live_service: Service, queued: str) -> None:
     await confirm_before_send(live_service)
@@ -491,6 +490,7 @@ async def test_a_queued_notification_is_not_resent(live_service: Service, queued
     error = assert_error(body, "conflict")
     assert f"is {queued};" in error["message"]
     assert error["details"] == [{"current_status": queued}]
+
 
 async def test_confirm_after_switching_to_test_mode_sends_nothing(live_service: Service) -> None:
     await confirm_before_send(live_service)
@@ -564,7 +564,7 @@ async def test_settings_show_the_effective_values_and_no_credentials(
     assert body["mode"] == "live"
     assert body["service"] == "telegram" and body["reserve"] == "sms"
     assert body["low_balance_threshold"] == 100
-    assert body["sms_services"] == [{"name": "main", "kind": "http", "sender": None}]
+    assert body["sms_services"] == [{"name": "main", "kind": "http", "sender": "PARTS"}]
     assert "127.0.0.1:9" not in json.dumps(body)
 
 
@@ -878,4 +878,3 @@ async def test_a_broken_client_template_is_422_and_not_stored(
         client = await session.get(Client, "C-1001")
     assert stored is not None and stored.template_client is None
     assert client is not None and client.category == "Опт", "nothing of the PUT is stored"
-

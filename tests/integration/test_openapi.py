@@ -14,7 +14,7 @@ from tests.conftest import Service, make_settings
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 # A value for each path parameter, so every documented route can be called.
-SAMPLE_PARAMETERS = {"id": "1", "code": "client_order.ready"}
+SAMPLE_PARAMETERS = {"id": "1", "code": "client_order.ready", "name": "main"}
 
 
 def served_routes() -> set[tuple[str, str]]:
@@ -98,7 +98,12 @@ async def test_the_security_in_the_document_is_what_the_app_enforces(service: Se
             assert (await response.json())["error"]["code"] == "unauthorized"
         else:
             assert operation["security"] == []
-            assert response.status == 200, (method, path)
+            if path.startswith("/api/v1/providers/"):
+                # No SMS service is configured in this app: refused as unknown, not as
+                # unauthenticated (each provider authenticates its own callbacks).
+                assert response.status == 404, (method, path)
+            else:
+                assert response.status == 200, (method, path)
 
 
 async def test_the_document_is_served_without_a_token(service: Service) -> None:

@@ -1,0 +1,1 @@
+"""Delivery channels: Telegram and the SMS providers. Each returns an `Outcome`."""

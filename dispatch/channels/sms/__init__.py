@@ -1,0 +1,1 @@
+"""SMS providers: one adapter per provider's HTTP API, all behind `SmsProvider`."""

@@ -1,0 +1,40 @@
+"""Which adapter serves which `kind` of the directory «Сервисы отправки сообщений»."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import aiohttp
+
+from dispatch.channels.sms.base import SmsProvider
+from dispatch.channels.sms.http import HttpProvider
+from dispatch.channels.sms.smsaero import SmsAeroProvider
+from dispatch.channels.sms.smsc import SmscProvider
+from dispatch.channels.sms.smsru import SmsRuProvider
+from dispatch.channels.sms.twilio import TwilioProvider
+from dispatch.config import SmsServiceConfig
+
+PROVIDER_KINDS: Mapping[str, type[SmsProvider]] = MappingProxyType(
+    {
+        "smsc": SmscProvider,
+        "smsru": SmsRuProvider,
+        "smsaero": SmsAeroProvider,
+        "twilio": TwilioProvider,
+        "http": HttpProvider,
+    }
+)
+"""kind → adapter class; its keys are the kinds `SmsServiceConfig.kind` allows."""
+
+
+def build_provider(config: SmsServiceConfig, session: aiohttp.ClientSession) -> SmsProvider:
+    """The adapter for `config.kind`, sending through `session`; ValueError for unknown kinds.
+
+    Missing credentials are not an error here: the adapter reports them as a CONFIG outcome
+    (send) or ProviderError (balance, statuses), so one bad entry cannot stop the process.
+    """
+    try:
+        adapter = PROVIDER_KINDS[config.kind]
+    except KeyError:
+        raise ValueError(f"unknown SMS service kind {config.kind!r}") from None
+    return adapter(config, session)

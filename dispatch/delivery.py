@@ -1,0 +1,322 @@
+"""Delivering one claimed notification: route, rate limits, send, record the outcome.
+
+The route is chosen again at every attempt, exactly as the planner chose it (Telegram when
+the recipient has a usable chat, else the reserve SMS route), so a client who subscribed,
+stopped or blocked the bot since the event was accepted is reached the way that is right
+now. A Telegram failure that Telegram will not fix (blocked, chat not found) switches to the
+reserve route within the same attempt; each hop is a history row with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from dispatch.channels.outcome import ErrorKind, Outcome, OutcomeKind
+from dispatch.channels.sms.base import SmsMessage, SmsProvider
+from dispatch.config import NotifySettings
+from dispatch.phones import mask_phone
+from dispatch.ratelimit import KeyedWindows, Pause, SlidingWindow
+from dispatch.retry import RetryPolicy
+from dispatch.runtime_config import RuntimeConfig
+from storage import directory, queue
+from storage.database import Database
+from storage.queue import ClaimedNotification
+from storage.statuses import Status
+from storage.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+# A bot-wide or provider-wide slot that frees up within this time is waited for in place;
+# anything longer goes back to the queue (never a long sleep inside a worker slot).
+MAX_LOCAL_WAIT_SECONDS = 1.0
+
+
+class TelegramSender(Protocol):
+    async def send(self, chat_id: int, text: str) -> Outcome: ...
+
+
+@dataclass(slots=True)
+class ChannelLimits:
+    """Send-rate limits and channel-wide pauses of this process."""
+
+    telegram_bot: SlidingWindow
+    telegram_chats: KeyedWindows
+    telegram_pause: Pause = field(default_factory=Pause)
+    sms: dict[str, SlidingWindow] = field(default_factory=dict)
+    sms_pause: dict[str, Pause] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        telegram_per_second: float,
+        telegram_per_chat_per_second: float,
+        providers: Mapping[str, SmsProvider],
+    ) -> ChannelLimits:
+        return cls(
+            telegram_bot=SlidingWindow(telegram_per_second),
+            telegram_chats=KeyedWindows(telegram_per_chat_per_second),
+            sms={name: SlidingWindow(p.config.rate_per_second) for name, p in providers.items()},
+            sms_pause={name: Pause() for name in providers},
+        )
+
+
+class _Deferred(Exception):
+    """Not sent now, for a local reason (rate limit, paused channel): back to the queue."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Attempt:
+    item: ClaimedNotification
+    hops: list[dict[str, Any]] = field(default_factory=list)
+    channel: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def hop(self, reason: str, channel: str | None) -> None:
+        self.hops.append(
+            {
+                "from_status": Status.SENDING,
+                "to_status": Status.SENDING,
+                "reason": reason,
+                "channel": channel,
+            }
+        )
+
+
+class DeliveryService:
+    """Sends claimed notifications and records the result in the journal."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        config: RuntimeConfig,
+        telegram: TelegramSender | None,
+        providers: Mapping[str, SmsProvider],
+        limits: ChannelLimits,
+        policy: RetryPolicy,
+    ) -> None:
+        self._db = db
+        self._config = config
+        self._telegram = telegram
+        self._providers = providers
+        self._limits = limits
+        self._policy = policy
+
+    def provider_for(self, notify: NotifySettings) -> SmsProvider | None:
+        if notify.sms_service is not None:
+            return self._providers.get(notify.sms_service)
+        return next(iter(self._providers.values()), None)
+
+    async def deliver(self, item: ClaimedNotification) -> None:
+        """One attempt for `item`; always ends with the row leaving `sending` (or the lease
+        having passed to another worker)."""
+        attempt = _Attempt(item)
+        try:
+            outcome = await self._route_and_send(attempt)
+        except _Deferred as deferred:
+            await self._defer(attempt, deferred)
+            return
+        await self._record(attempt, outcome)
+
+    async def _route_and_send(self, attempt: _Attempt) -> Outcome:
+        item = attempt.item
+        if not item.text:
+            return Outcome.permanent("the notification has no text", ErrorKind.CONFIG)
+        async with self._db.sessions() as session:
+            notify = (await self._config.current(session)).notify
+            chats: Sequence[int] = ()
+            if notify.service == "telegram" and self._telegram is not None:
+                clients, managers = await directory.usable_chats(
+                    session,
+                    client_id=item.client_id if item.recipient == "client" else None,
+                    manager_id=item.manager_id if item.recipient == "manager" else None,
+                )
+                chats = clients if item.recipient == "client" else managers
+        if notify.service == "telegram":
+            if chats:
+                outcome = await self._send_telegram(attempt, chats)
+                if outcome.kind in (OutcomeKind.SENT, OutcomeKind.RETRY):
+                    return outcome
+                why = f"Telegram failed: {outcome.reason}"
+            elif self._telegram is None:
+                why = "no Telegram bot is configured"
+            else:
+                why = f"the {item.recipient} has no usable Telegram chat"
+            if notify.reserve == "none":
+                return Outcome.permanent(f"{why}; the reserve route is off", ErrorKind.CONFIG)
+            attempt.hop(f"{why}; reserve route sms", "sms")
+        return await self._send_sms(attempt, notify)
+
+    async def _send_telegram(self, attempt: _Attempt, chats: Sequence[int]) -> Outcome:
+        """Send to every usable chat of the recipient; sent when any chat got it."""
+        assert self._telegram is not None
+        attempt.channel = "telegram"
+        paused = self._limits.telegram_pause.remaining()
+        if paused > 0:
+            raise _Deferred(paused, f"Telegram paused: {self._limits.telegram_pause.reason}")
+        chat_wait = max(self._limits.telegram_chats.wait_time(chat) for chat in chats)
+        if chat_wait > 0:
+            raise _Deferred(chat_wait, "per-chat rate limit")
+        outcomes: list[Outcome] = []
+        for chat_id in chats:
+            await self._take_slot(self._limits.telegram_bot, "Telegram bot rate limit")
+            self._limits.telegram_chats.try_acquire(chat_id)
+            outcome = await self._telegram.send(chat_id, attempt.item.text or "")
+            outcomes.append(outcome)
+            if outcome.kind in (OutcomeKind.BLOCKED, OutcomeKind.PERMANENT) and (
+                outcome.error in (ErrorKind.BLOCKED, ErrorKind.CHAT_NOT_FOUND)
+            ):
+                await self._mark_chat_unusable(chat_id, outcome)
+            if outcome.pause_channel and outcome.retry_after:
+                self._limits.telegram_pause.pause(outcome.retry_after, outcome.reason)
+                break
+        sent = [o for o in outcomes if o.kind is OutcomeKind.SENT]
+        if sent:
+            attempt.fields["telegram_message_id"] = int(sent[0].provider_message_id or 0) or None
+            return sent[0]
+        retry = [o for o in outcomes if o.kind is OutcomeKind.RETRY]
+        if retry:
+            return retry[0]
+        return outcomes[-1]
+
+    async def _mark_chat_unusable(self, chat_id: int, outcome: Outcome) -> None:
+        async with self._db.transaction() as session:
+            await directory.set_chat_flags(session, chat_id, blocked=True)
+        logger.info("chat %s marked blocked: %s", chat_id, outcome.reason)
+
+    async def _send_sms(self, attempt: _Attempt, notify: NotifySettings) -> Outcome:
+        item = attempt.item
+        attempt.channel = "sms"
+        if item.phone is None:
+            return Outcome.permanent(f"the {item.recipient} has no phone number", ErrorKind.CONFIG)
+        provider = self.provider_for(notify)
+        if provider is None:
+            return Outcome.permanent("no SMS service is configured", ErrorKind.CONFIG)
+        pause = self._limits.sms_pause[provider.name]
+        if pause.remaining() > 0:
+            raise _Deferred(
+                pause.remaining(), f"SMS service {provider.name} paused: {pause.reason}"
+            )
+        await self._take_slot(self._limits.sms[provider.name], f"{provider.name} rate limit")
+        attempt.fields["provider"] = provider.name
+        outcome = await provider.send(
+            SmsMessage(
+                notification_id=item.id,
+                phone=item.phone,
+                text=item.text or "",
+                sender=provider.config.sender,
+            )
+        )
+        if outcome.pause_channel and outcome.retry_after:
+            pause.pause(outcome.retry_after, outcome.reason)
+        logger.info(
+            "sms %s to %s via %s: %s %s",
+            item.id,
+            mask_phone(item.phone),
+            provider.name,
+            outcome.kind.value,
+            outcome.reason,
+        )
+        return outcome
+
+    async def _take_slot(self, window: SlidingWindow, reason: str) -> None:
+        wait = window.try_acquire()
+        while wait > 0:
+            if wait > MAX_LOCAL_WAIT_SECONDS:
+                raise _Deferred(wait, reason)
+            await asyncio.sleep(wait)
+            wait = window.try_acquire()
+
+    async def _defer(self, attempt: _Attempt, deferred: _Deferred) -> None:
+        """Back to the queue without counting an attempt, unless it is too old by now."""
+        item = attempt.item
+        now = utcnow()
+        retry_at = now + timedelta(seconds=deferred.seconds)
+        queued_at = item.queued_at or item.created_at
+        gave_up = self._policy.gives_up(attempts=0, queued_at=queued_at, retry_at=retry_at)
+        async with self._db.transaction() as session:
+            if gave_up:
+                await queue.finish(
+                    session,
+                    item.id,
+                    lease_until=item.lease_until,
+                    to_status=Status.FAILED,
+                    now=now,
+                    reason=f"{gave_up}; last: {deferred.reason}",
+                    history=attempt.hops,
+                    next_attempt_at=None,
+                )
+                return
+            await queue.finish(
+                session,
+                item.id,
+                lease_until=item.lease_until,
+                to_status=Status.PENDING,
+                now=now,
+                reason=f"deferred {deferred.seconds:.1f} s: {deferred.reason}",
+                next_attempt_at=retry_at,
+            )
+
+    async def _record(self, attempt: _Attempt, outcome: Outcome) -> None:
+        item = attempt.item
+        now = utcnow()
+        attempts = item.attempts + 1
+        fields: dict[str, Any] = {
+            "attempts": attempts,
+            "channel": attempt.channel,
+            **attempt.fields,
+        }
+        if outcome.kind is OutcomeKind.SENT:
+            status = Status.SENT
+            reason = outcome.reason
+            fields.update(
+                sent_at=now,
+                next_attempt_at=None,
+                provider_message_id=outcome.provider_message_id,
+                cost=outcome.cost,
+            )
+            if attempt.channel == "telegram":
+                fields["provider"] = "telegram"
+        elif outcome.kind is OutcomeKind.RETRY:
+            delay = self._policy.delay(attempts, outcome.retry_after)
+            retry_at = now + timedelta(seconds=delay)
+            gave_up = self._policy.gives_up(
+                attempts=attempts, queued_at=item.queued_at or item.created_at, retry_at=retry_at
+            )
+            if gave_up:
+                status, reason = Status.FAILED, f"{gave_up}; last error: {outcome.reason}"
+                fields["next_attempt_at"] = None
+            else:
+                status, reason = Status.PENDING, f"will retry in {delay:.0f} s: {outcome.reason}"
+                fields["next_attempt_at"] = retry_at
+        else:
+            status, reason = Status.FAILED, outcome.reason
+            fields["next_attempt_at"] = None
+        async with self._db.transaction() as session:
+            recorded = await queue.finish(
+                session,
+                item.id,
+                lease_until=item.lease_until,
+                to_status=status,
+                now=now,
+                reason=reason,
+                history=attempt.hops,
+                **fields,
+            )
+        if not recorded:
+            logger.warning(
+                "notification %s: lease lost before recording %s (another worker has it)",
+                item.id,
+                status.value,
+            )

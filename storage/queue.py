@@ -1,0 +1,211 @@
+"""The journal as a queue: claim due notifications with a lease, record what happened.
+
+A claim is one UPDATE over a `FOR UPDATE SKIP LOCKED` sub-select (PostgreSQL; SQLite has one
+writer, so the same statement without the locking clause is safe there). It takes due
+`pending` rows and `sending` rows whose lease expired, so a crashed worker's rows come back
+without a separate sweeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Notification, NotificationHistory
+from storage.statuses import Status
+from storage.upsert import dialect_of
+
+_notifications = Notification.__table__
+_history = NotificationHistory.__table__
+
+WORKER_ACTOR = "worker"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedNotification:
+    """A notification leased to this worker until `lease_until`."""
+
+    id: int
+    event_type: str
+    recipient: str
+    client_id: str | None
+    manager_id: str | None
+    channel: str | None
+    phone: str | None
+    text: str | None
+    attempts: int
+    created_at: datetime
+    queued_at: datetime | None
+    lease_until: datetime
+    reclaimed: bool
+    """The previous worker's lease ran out (it crashed or stalled)."""
+
+
+_CLAIM_COLUMNS = (
+    _notifications.c.id,
+    _notifications.c.event_type,
+    _notifications.c.recipient,
+    _notifications.c.client_id,
+    _notifications.c.manager_id,
+    _notifications.c.channel,
+    _notifications.c.phone,
+    _notifications.c.text,
+    _notifications.c.attempts,
+    _notifications.c.created_at,
+    _notifications.c.queued_at,
+    _notifications.c.lease_until,
+)
+
+
+async def claim_due(
+    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
+) -> list[ClaimedNotification]:
+    """Lease up to `limit` due notifications to the caller (status `sending`)."""
+    due = or_(
+        and_(_notifications.c.status == Status.PENDING, _notifications.c.next_attempt_at <= now),
+        and_(_notifications.c.status == Status.SENDING, _notifications.c.lease_until < now),
+    )
+    candidates = (
+        select(_notifications.c.id, _notifications.c.status)
+        .where(due)
+        .order_by(_notifications.c.next_attempt_at)
+        .limit(limit)
+    )
+    if dialect_of(session) == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    picked = (await session.execute(candidates)).all()
+    if not picked:
+        return []
+    previous = {row.id: row.status for row in picked}
+    lease_until = now + lease
+    result = await session.execute(
+        update(_notifications)
+        .where(_notifications.c.id.in_(list(previous)), due)
+        .values(status=Status.SENDING, lease_until=lease_until, updated_at=now)
+        .returning(*_CLAIM_COLUMNS)
+    )
+    rows = result.all()
+    claimed = [
+        ClaimedNotification(
+            id=row.id,
+            event_type=row.event_type,
+            recipient=row.recipient,
+            client_id=row.client_id,
+            manager_id=row.manager_id,
+            channel=row.channel,
+            phone=row.phone,
+            text=row.text,
+            attempts=row.attempts,
+            created_at=row.created_at,
+            queued_at=row.queued_at,
+            lease_until=row.lease_until,
+            reclaimed=previous[row.id] == Status.SENDING,
+        )
+        for row in rows
+    ]
+    if claimed:
+        await session.execute(
+            insert(_history),
+            [
+                {
+                    "notification_id": item.id,
+                    "at": now,
+                    "from_status": previous[item.id],
+                    "to_status": Status.SENDING,
+                    "actor": WORKER_ACTOR,
+                    "reason": "lease expired; claimed again" if item.reclaimed else None,
+                    "channel": item.channel,
+                }
+                for item in claimed
+            ],
+        )
+    return claimed
+
+
+async def finish(
+    session: AsyncSession,
+    notification_id: int,
+    *,
+    lease_until: datetime,
+    to_status: str,
+    now: datetime,
+    reason: str | None,
+    history: Sequence[Mapping[str, Any]] = (),
+    **fields: Any,
+) -> bool:
+    """Record the end of one delivery attempt, if the lease is still ours.
+
+    `history` holds intermediate rows (e.g. the switch to the reserve route) written before
+    the final status row. False when another worker took the row over (our lease expired):
+    then nothing is written.
+    """
+    result = await session.execute(
+        update(_notifications)
+        .where(
+            _notifications.c.id == notification_id,
+            _notifications.c.status == Status.SENDING,
+            _notifications.c.lease_until == lease_until,
+        )
+        .values(status=to_status, reason=reason, updated_at=now, lease_until=None, **fields)
+        .returning(_notifications.c.channel)
+    )
+    row = result.one_or_none()
+    if row is None:
+        return False
+    rows = [
+        {"notification_id": notification_id, "at": now, "actor": WORKER_ACTOR, **item}
+        for item in history
+    ]
+    rows.append(
+        {
+            "notification_id": notification_id,
+            "at": now,
+            "from_status": Status.SENDING,
+            "to_status": to_status,
+            "actor": WORKER_ACTOR,
+            "reason": reason,
+            "channel": row.channel,
+        }
+    )
+    await session.execute(insert(_history), rows)
+    return True
+
+
+async def release(
+    session: AsyncSession,
+    ids_and_leases: Sequence[tuple[int, datetime]],
+    *,
+    now: datetime,
+    reason: str,
+    next_attempt_at: datetime | None = None,
+) -> int:
+    """Give leased rows back to the queue untouched (shutdown, local rate limit)."""
+    released = 0
+    for notification_id, lease_until in ids_and_leases:
+        if await finish(
+            session,
+            notification_id,
+            lease_until=lease_until,
+            to_status=Status.PENDING,
+            now=now,
+            reason=reason,
+            next_attempt_at=next_attempt_at or now,
+        ):
+            released += 1
+    return released
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the earliest pending notification becomes due (for the worker's sleep)."""
+    result = await session.execute(
+        select(_notifications.c.next_attempt_at)
+        .where(_notifications.c.status == Status.PENDING)
+        .order_by(_notifications.c.next_attempt_at)
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
