@@ -14,8 +14,10 @@ import aiohttp
 from aiogram import Bot
 from aiohttp import web
 
+from bot.scheduler import setup_scheduler
 from bot.settings import Settings
 from bot.telegram import create_bot
+from bot.telegram_app import setup_telegram
 from dispatch.channels.sms.registry import build_provider
 from dispatch.channels.telegram import TelegramChannel
 from dispatch.delivery import ChannelLimits, DeliveryService
@@ -156,6 +158,10 @@ def create_app(
     app.cleanup_ctx.append(channels_ctx)
     if run_workers:
         app.cleanup_ctx.append(workers_ctx)
+    # The bot and the scheduler start last and stop first.
+    setup_telegram(app, settings)
+    if run_workers and settings.scheduler.enabled:
+        setup_scheduler(app, settings)
     app.add_routes(health.routes)
     app.add_routes(erp.routes)
     app.add_routes(admin.routes)

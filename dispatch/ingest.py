@@ -78,6 +78,12 @@ class EventIngestor:
         self._renderer = renderer
         self._sms_available = sms_available
         self._on_queued = on_queued
+        self._observers: list[Callable[[Sequence[NotificationSummary]], None]] = []
+
+    def subscribe(self, observer: Callable[[Sequence[NotificationSummary]], None]) -> None:
+        """Call `observer` with the notifications of every new event, after its commit
+        (the bot uses it to prompt managers about confirmations)."""
+        self._observers.append(observer)
 
     async def accept(self, event: EventIn, payload: dict[str, Any]) -> IngestResult:
         """Store `event` once; a repeated `event_id` returns the first call's notifications."""
@@ -98,20 +104,23 @@ class EventIngestor:
                 for item in planned
             ]
             ids = await notifications.insert_notifications(session, rows, actor=ERP_ACTOR)
+        summaries = [
+            NotificationSummary(
+                id=notification_id,
+                recipient=item.recipient,
+                channel=item.channel,
+                status=item.status.value,
+            )
+            for notification_id, item in zip(ids, planned, strict=True)
+        ]
         self._after_commit(event, planned)
-        return IngestResult(
-            event_id=event.event_id,
-            duplicate=False,
-            notifications=[
-                NotificationSummary(
-                    id=notification_id,
-                    recipient=item.recipient,
-                    channel=item.channel,
-                    status=item.status.value,
-                )
-                for notification_id, item in zip(ids, planned, strict=True)
-            ],
-        )
+        if summaries:
+            for observer in self._observers:
+                try:
+                    observer(summaries)
+                except Exception:
+                    logger.exception("an ingest observer failed (the event is stored)")
+        return IngestResult(event_id=event.event_id, duplicate=False, notifications=summaries)
 
     async def _duplicate(self, session: AsyncSession, event_id: str) -> IngestResult:
         first = await events.get_event_by_event_id(session, event_id)

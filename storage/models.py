@@ -217,3 +217,151 @@ class StoredSetting(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+# --- The Telegram bot (migration 0003) -----------------------------------------------------
+
+
+class LinkToken(Base):
+    """A one-time deep-link token: `t.me/<bot>?start=<token>` links a chat at once."""
+
+    __tablename__ = "link_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("clients.id", ondelete="CASCADE")
+    )
+    manager_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("managers.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The first Telegram user who used it; the token is bound to them."""
+
+
+class TelegramUpdate(Base):
+    """Update ids already handled: Telegram's own retries must not act twice."""
+
+    __tablename__ = "telegram_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index(None, "received_at"),)
+
+
+class ChatMessage(Base):
+    """One message of the chat between a client and the shop (relayed through the bot)."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    manager_id: Mapped[str | None] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(8))
+    """`in` (client → shop) or `out` (shop → client)."""
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    """The chat the message was written in."""
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    relayed_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    """Where the bot relayed it (the manager's chat, or the client's)."""
+    relayed_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    """The relayed copy's id: a manager's reply to it is routed back to the client."""
+    text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index(None, "relayed_chat_id", "relayed_message_id"),
+        Index(None, "client_id", "id"),
+    )
+
+
+class UnmatchedContact(Base):
+    """A shared phone that matched no client or manager, kept for the managers."""
+
+    __tablename__ = "unmatched_contacts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int | None] = mapped_column(BigInteger)
+    phone: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ManagerPrompt(Base):
+    """A message with inline buttons sent to a manager about one notification."""
+
+    __tablename__ = "manager_prompts"
+
+    notification_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- The scheduler (migration 0004) --------------------------------------------------------
+
+
+class JobRun(Base):
+    """One run of a periodic job, claimed by its time slot so one replica runs it."""
+
+    __tablename__ = "job_runs"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    claimed_by: Mapped[str] = mapped_column(String(128))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+
+
+class BalanceCheck(Base):
+    """Every reading of an SMS provider's balance (or the failure to read it)."""
+
+    __tablename__ = "balance_checks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    balance: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    currency: Mapped[str | None] = mapped_column(String(8))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "provider", "checked_at"),)
+
+
+class AlertState(Base):
+    """Whether an alert of a kind is armed for a provider (fires once per crossing)."""
+
+    __tablename__ = "alert_states"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """`low_balance` or `balance_unreadable`."""
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sql_text("false"))
+    """True while the condition holds and its alert has been raised."""
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OutboxEmail(Base):
+    """An e-mail to send; kept until the SMTP server took it, so an outage loses nothing."""
+
+    __tablename__ = "email_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    recipients: Mapped[list[str]] = mapped_column(JsonDoc)
+    subject: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "sent_at", "id"),)
