@@ -20,7 +20,7 @@ from dispatch.channels.outcome import ErrorKind, Outcome, OutcomeKind
 from dispatch.channels.sms.base import SmsMessage, SmsProvider
 from dispatch.config import NotifySettings
 from dispatch.phones import mask_phone
-from dispatch.ratelimit import KeyedWindows, Pause, SlidingWindow
+from dispatch.ratelimit import KeyedWindows, Pause, SlidingWindow, Stamp
 from dispatch.retry import RetryPolicy
 from dispatch.runtime_config import RuntimeConfig
 from storage import directory, queue
@@ -170,9 +170,14 @@ class DeliveryService:
             raise _Deferred(chat_wait, "per-chat rate limit")
         outcomes: list[Outcome] = []
         for chat_id in chats:
-            await self._take_slot(self._limits.telegram_bot, "Telegram bot rate limit")
-            self._limits.telegram_chats.try_acquire(chat_id)
-            outcome = await self._telegram.send(chat_id, attempt.item.text or "")
+            bot_slot = await self._take_slot(self._limits.telegram_bot, "Telegram bot rate limit")
+            _, chat_slot = self._limits.telegram_chats.acquire(chat_id)
+            try:
+                outcome = await self._telegram.send(chat_id, attempt.item.text or "")
+            finally:
+                self._limits.telegram_bot.done(bot_slot)
+                if chat_slot is not None:
+                    self._limits.telegram_chats.done(chat_slot)
             outcomes.append(outcome)
             if outcome.kind in (OutcomeKind.BLOCKED, OutcomeKind.PERMANENT) and (
                 outcome.error in (ErrorKind.BLOCKED, ErrorKind.CHAT_NOT_FOUND)
@@ -208,16 +213,20 @@ class DeliveryService:
             raise _Deferred(
                 pause.remaining(), f"SMS service {provider.name} paused: {pause.reason}"
             )
-        await self._take_slot(self._limits.sms[provider.name], f"{provider.name} rate limit")
+        window = self._limits.sms[provider.name]
+        slot = await self._take_slot(window, f"{provider.name} rate limit")
         attempt.fields["provider"] = provider.name
-        outcome = await provider.send(
-            SmsMessage(
-                notification_id=item.id,
-                phone=item.phone,
-                text=item.text or "",
-                sender=provider.config.sender,
+        try:
+            outcome = await provider.send(
+                SmsMessage(
+                    notification_id=item.id,
+                    phone=item.phone,
+                    text=item.text or "",
+                    sender=provider.config.sender,
+                )
             )
-        )
+        finally:
+            window.done(slot)
         if outcome.pause_channel and outcome.retry_after:
             pause.pause(outcome.retry_after, outcome.reason)
         logger.info(
@@ -230,13 +239,15 @@ class DeliveryService:
         )
         return outcome
 
-    async def _take_slot(self, window: SlidingWindow, reason: str) -> None:
-        wait = window.try_acquire()
-        while wait > 0:
+    async def _take_slot(self, window: SlidingWindow, reason: str) -> Stamp:
+        """A slot of `window`, waiting for it in place when that is short."""
+        while True:
+            wait, stamp = window.acquire()
+            if stamp is not None:
+                return stamp
             if wait > MAX_LOCAL_WAIT_SECONDS:
                 raise _Deferred(wait, reason)
             await asyncio.sleep(wait)
-            wait = window.try_acquire()
 
     async def _defer(self, attempt: _Attempt, deferred: _Deferred) -> None:
         """Back to the queue without counting an attempt, unless it is too old by now."""

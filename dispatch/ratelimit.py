@@ -14,6 +14,18 @@ from collections.abc import Callable
 
 Clock = Callable[[], float]
 
+
+class Stamp:
+    """When a send used its slot. Taken when the send starts and moved to when it ended,
+    because the other side counts the request when it arrives, which may be any time in
+    between (a slow connection, a busy event loop)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+
 # Sends are spaced a little wider than the limit so that timer jitter never lands one
 # inside the other side's window.
 SAFETY = 1.02
@@ -29,29 +41,42 @@ class SlidingWindow:
             raise ValueError("the rate must be positive")
         self.count = max(1, math.floor(per_second))
         self.period = self.count / per_second * SAFETY
-        self._log: deque[float] = deque()
+        self._log: deque[Stamp] = deque()
         self._clock = clock
 
     def wait_time(self) -> float:
         """Seconds until a send is allowed (0 when it is allowed now)."""
         now = self._clock()
         # The epsilon absorbs float rounding of `now + wait` computed by the caller.
-        while self._log and now - self._log[0] >= self.period - 1e-9:
+        while self._log and now - self._log[0].at >= self.period - 1e-9:
             self._log.popleft()
         if len(self._log) < self.count:
             return 0.0
-        return self.period - (now - self._log[0])
+        # Stamps moved to a send's end may stand out of order: the latest one decides.
+        oldest_needed = sorted(stamp.at for stamp in self._log)[len(self._log) - self.count]
+        return max(0.0, self.period - (now - oldest_needed))
 
     def try_acquire(self) -> float:
         """Take a slot and return 0, or return the wait without taking one."""
+        return self.acquire()[0]
+
+    def acquire(self) -> tuple[float, Stamp | None]:
+        """(0, the slot's stamp) when a send may start now, else (the wait, None).
+
+        Call `done(stamp)` when the send has ended."""
         wait = self.wait_time()
-        if wait <= 0:
-            self._log.append(self._clock())
-        return wait
+        if wait > 0:
+            return wait, None
+        stamp = Stamp(self._clock())
+        self._log.append(stamp)
+        return 0.0, stamp
+
+    def done(self, stamp: Stamp) -> None:
+        stamp.at = max(stamp.at, self._clock())
 
     def idle(self) -> bool:
         now = self._clock()
-        return not self._log or now - self._log[-1] >= self.period
+        return all(now - stamp.at >= self.period for stamp in self._log)
 
 
 class KeyedWindows:
@@ -66,15 +91,21 @@ class KeyedWindows:
         self._windows: OrderedDict[object, SlidingWindow] = OrderedDict()
 
     def try_acquire(self, key: object) -> float:
+        return self.acquire(key)[0]
+
+    def acquire(self, key: object) -> tuple[float, Stamp | None]:
         window = self._windows.get(key)
         if window is None:
             window = SlidingWindow(self._per_second, clock=self._clock)
             self._windows[key] = window
         else:
             self._windows.move_to_end(key)
-        wait = window.try_acquire()
+        result = window.acquire()
         self._evict()
-        return wait
+        return result
+
+    def done(self, stamp: Stamp) -> None:
+        stamp.at = max(stamp.at, self._clock())
 
     def wait_time(self, key: object) -> float:
         window = self._windows.get(key)
