@@ -4,6 +4,7 @@ Vestnik paces itself (per bot and per chat) and earns no 429."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 
 import pytest
@@ -69,7 +70,7 @@ async def run_burst(
     assert set(times) == set(seeded.chat_of.values())
     for chat_times in times.values():
         ordered = sorted(chat_times)
-        assert all(b - a >= 1.0 for a, b in zip(ordered, ordered[1:], strict=False))
+        assert all(b - a >= 1.0 for a, b in itertools.pairwise(ordered))
     everything = sorted(message.time for message in telegram.sent)
     for index, start in enumerate(everything):
         inside = [t for t in everything[index : index + per_second + 1] if t - start < 1.0]
