@@ -112,6 +112,11 @@ class SmsServiceConfig(_Model):
     token: str | None = None
     """Bearer token of the generic `http` kind; Twilio auth token."""
     sender: str | None = None
+    callback_url: str | None = None
+    """Where the provider should post delivery receipts, for the APIs that take it per
+    message (Twilio `StatusCallback`, SMS Aero `callbackUrl`): normally
+    `<http.public_url>/api/v1/providers/<name>/status`. The others are set in the provider's
+    account (see README, Delivery receipts)."""
     rate_per_second: float = Field(default=10.0, gt=0)
     timeout_seconds: float = Field(default=10.0, gt=0)
 
@@ -130,11 +135,36 @@ class SmtpSettings(_Model):
 
 
 class SchedulerSettings(_Model):
+    """The periodic jobs. Each job runs once per time slot of its interval across all
+    replicas (slot = floor(now / interval) * interval, UTC), whichever replica claims it."""
+
     enabled: bool = True
-    balance_check_seconds: int = Field(default=600, ge=10)
-    receipt_poll_seconds: int = Field(default=300, ge=10)
+    balance_check_seconds: int = Field(default=600, ge=10, le=86400)
+    """How often the SMS balance of the provider in use is read (job `balance`)."""
+    receipt_poll_seconds: int = Field(default=300, ge=10, le=86400)
+    """How often providers with a status endpoint are asked about sent SMS (`receipts`)."""
     retention_days: int = Field(default=365, ge=1)
+    """Journal rows (notifications with their history, events), balance checks and old
+    e-mails older than this are deleted (job `retention`)."""
     confirmation_expiry_hours: int = Field(default=72, ge=1)
+    """A notification still `awaiting_confirmation` after this long is `cancelled`."""
+    balance_failures_before_alert: int = Field(default=3, ge=1, le=1000)
+    """This many unreadable balance checks in a row raise one «balance unreadable» alert."""
+    email_retry_seconds: int = Field(default=60, ge=10, le=86400)
+    """How often e-mails left in the outbox (SMTP was down) are tried again (`email`)."""
+    email_max_age_hours: int = Field(default=72, ge=1)
+    """An alert e-mail the SMTP server has not taken within this long is given up on."""
+    housekeeping_seconds: int = Field(default=3600, ge=10, le=86400)
+    """How often retention runs (job `retention`)."""
+    confirmation_check_seconds: int = Field(default=300, ge=10, le=86400)
+    """How often stale confirmations are looked for (job `expire_confirmations`)."""
+    telegram_updates_keep_days: int = Field(default=3, ge=1)
+    """Handled Telegram update ids (kept against Telegram's redeliveries) are pruned after
+    this long."""
+    job_runs_keep_days: int = Field(default=7, ge=2)
+    """The scheduler's own slot claims are pruned after this long."""
+    retention_batch_rows: int = Field(default=500, ge=10, le=100_000)
+    """Rows deleted per transaction by retention (small, so a shutdown loses little)."""
 
 
 class DeliverySettings(_Model):

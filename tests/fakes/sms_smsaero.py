@@ -50,6 +50,7 @@ class FakeSmsAero(FakeSmsServer):
     ) -> None:
         super().__init__(balance=balance, latency=latency, rate_limit=rate_limit)
         self.email, self.api_key = email, api_key
+        self.last_body: dict[str, object] = {}
         self._ids = count(12345)
 
     def add_routes(self, app: web.Application) -> None:
@@ -103,6 +104,7 @@ class FakeSmsAero(FakeSmsServer):
         body, refusal = await self._body(request)
         if refusal is not None:
             return refusal
+        self.last_body = dict(body)
         number = str(body.get("number", ""))
         text = str(body.get("text") or "")
         if not self.valid_number(number):

@@ -74,6 +74,7 @@ class FakeTwilio(FakeSmsServer):
     ) -> None:
         super().__init__(balance=balance, latency=latency, rate_limit=rate_limit)
         self.account_sid, self.token = account_sid, token
+        self.last_form: dict[str, str] = {}
 
     def add_routes(self, app: web.Application) -> None:
         account = "/2010-04-01/Accounts/{account}"
@@ -117,6 +118,7 @@ class FakeTwilio(FakeSmsServer):
         if not self._authorised(request):
             return _error(*_FAILURES["auth"])
         form = await request.post()
+        self.last_form = {key: str(value) for key, value in form.items()}
         to, body = str(form.get("To", "")), str(form.get("Body", ""))
         sender = form.get("From") or form.get("MessagingServiceSid")
         if not to.startswith("+") or not self.valid_number(to):

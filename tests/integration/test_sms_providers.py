@@ -751,3 +751,44 @@ def test_twilio_accepts_a_signature_made_without_the_port() -> None:
     assert [r.state for r in result.receipts] == [DeliveryState.DELIVERED]
     with pytest.raises(CallbackRejected):
         provider.parse_callback(request("https://vestnik.example.com/receipts/other"))
+
+
+async def test_twilio_and_smsaero_ask_for_receipts_at_the_configured_callback_url() -> None:
+    """`callback_url` reaches the APIs that take it per message."""
+    import aiohttp
+
+    from tests.fakes.sms_smsaero import FakeSmsAero
+    from tests.fakes.sms_twilio import FakeTwilio
+
+    callback = "https://vestnik.example.com/api/v1/providers/main/status"
+    async with FakeTwilio() as twilio, FakeSmsAero() as aero, aiohttp.ClientSession() as http:
+        twilio_provider = build_provider(
+            SmsServiceConfig(
+                name="main",
+                kind="twilio",
+                base_url=twilio.base_url,
+                account_sid=twilio.account_sid,
+                token=twilio.token,
+                sender="+15017122661",
+                callback_url=callback,
+            ),
+            http,
+        )
+        aero_provider = build_provider(
+            SmsServiceConfig(
+                name="main",
+                kind="smsaero",
+                base_url=aero.base_url,
+                email=aero.email,
+                api_key=aero.api_key,
+                callback_url=callback,
+            ),
+            http,
+        )
+        message = SmsMessage(
+            notification_id=1, phone="+79161234567", text="Заказ готов", sender="+15017122661"
+        )
+        assert (await twilio_provider.send(message)).kind is OutcomeKind.SENT
+        assert (await aero_provider.send(message)).kind is OutcomeKind.SENT
+    assert twilio.last_form["StatusCallback"] == callback
+    assert aero.last_body["callbackUrl"] == callback

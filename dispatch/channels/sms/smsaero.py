@@ -155,6 +155,9 @@ class SmsAeroProvider(SmsProvider):
             "text": message.text,
             "sign": message.sender or DEFAULT_SIGN,
         }
+        if self.config.callback_url:
+            body["callbackUrl"] = self.config.callback_url
+            body["callbackFormat"] = "json"
         try:
             reply = await self._call("sms/send", body)
         except ProviderError as exc:

@@ -151,6 +151,8 @@ class TwilioProvider(SmsProvider):
 
     async def send(self, message: SmsMessage) -> Outcome:
         form = {"To": message.phone, "Body": message.text}
+        if self.config.callback_url:
+            form["StatusCallback"] = self.config.callback_url
         if message.sender and message.sender.startswith("MG"):
             form["MessagingServiceSid"] = message.sender
         elif message.sender:
