@@ -296,6 +296,7 @@ class DeliveryService:
                 next_attempt_at=None,
                 provider_message_id=outcome.provider_message_id,
                 cost=outcome.cost,
+                provider_parts=outcome.parts,
             )
             if attempt.channel == "telegram":
                 fields["provider"] = "telegram"

@@ -79,6 +79,7 @@ async def send_test_sms(
             sent_at=utcnow() if sent else None,
             provider_message_id=outcome.provider_message_id,
             cost=outcome.cost,
+            provider_parts=outcome.parts,
         )
     return TestSmsResult(
         notification_id=notification_id,

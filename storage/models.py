@@ -168,6 +168,8 @@ class Notification(Base):
     provider: Mapped[str | None] = mapped_column(String(64))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     cost: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
+    provider_parts: Mapped[int | None] = mapped_column(Integer)
+    """How many SMS the provider says it billed (our own count is `segments`)."""
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

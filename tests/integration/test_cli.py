@@ -158,3 +158,59 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("serve", "migrate", "send-event", "journal"):
         assert command in out
+
+
+def _sms_config(tmp_path: Path, gateway_url: str, token: str) -> None:
+    (tmp_path / "vestnik.toml").write_text(
+        f"""
+[notify]
+low_balance_threshold = 2000
+
+[[sms_services]]
+name = "main"
+kind = "http"
+base_url = "{gateway_url}"
+token = "{token}"
+""",
+        encoding="utf-8",
+    )
+
+
+async def test_balance_and_test_sms_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from tests.fakes.sms_http import FakeHttpGateway
+
+    async with FakeHttpGateway() as gateway:
+        _sms_config(tmp_path, gateway.base_url, gateway.token or "")
+        loop = asyncio.get_running_loop()
+        # The CLI runs its own event loop: call it from a worker thread.
+        assert await loop.run_in_executor(None, main, ["migrate"]) == 0
+        assert await loop.run_in_executor(None, main, ["balance"]) == 0
+        out = capsys.readouterr().out
+        assert "main (http): balance 1000" in out
+        assert "BELOW threshold 2000" in out
+
+        assert await loop.run_in_executor(None, main, ["test-sms", "8 916 765-43-21"]) == 0
+        out = capsys.readouterr().out
+        assert "sent via main" in out and "+7916***4321" in out
+        [sms] = gateway.sent
+        assert sms.phone == "+79167654321"
+
+        gateway.fail_next("no_money")
+        assert await loop.run_in_executor(None, main, ["test-sms", "+79167654321"]) == 1
+        assert "failed" in capsys.readouterr().err
+
+        assert await loop.run_in_executor(None, main, ["test-sms", "call me"]) == 2
+        assert "example: +79161234567" in capsys.readouterr().err
+        assert await loop.run_in_executor(None, main, ["balance", "--service", "nope"]) == 2
+        assert "no SMS service named 'nope'" in capsys.readouterr().err
+
+
+def test_balance_without_any_sms_service_says_what_to_add(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["balance"]) == 2
+    assert "[[sms_services]]" in capsys.readouterr().err

@@ -77,6 +77,8 @@ async def test_unsubscribed_client_gets_an_sms_from_the_provider(
     assert sms.sender == "PARTS"
     assert sms.client_id == str(note["id"])
     assert (row.provider, row.provider_message_id) == ("main", sms.provider_id)
+    assert row.provider_parts == sms.parts
+    assert row.cost == sms.cost
 
 
 async def test_client_who_blocked_the_bot_gets_the_sms_in_the_same_attempt(
