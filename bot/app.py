@@ -22,15 +22,17 @@ from dispatch.channels.sms.registry import build_provider
 from dispatch.channels.telegram import TelegramChannel
 from dispatch.delivery import ChannelLimits, DeliveryService
 from dispatch.ingest import EventIngestor
+from dispatch.metrics import Metrics
 from dispatch.render import Renderer
 from dispatch.retry import RetryPolicy
 from dispatch.runtime_config import RuntimeConfig
 from dispatch.wakeup import Wakeup
 from dispatch.worker import Worker
-from handlers import admin, erp, health, receipts, sms_admin
+from handlers import admin, erp, health, metrics, receipts, sms_admin
 from handlers.context import HttpContext
 from handlers.errors import error_middleware
 from handlers.keys import DB, HTTP_CONTEXT, INGESTOR, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS
+from handlers.metrics import METRICS
 from storage import migrate
 from storage.database import create_database
 from storage.listen import Listener
@@ -70,6 +72,7 @@ def create_app(
         has_webhook_secret=bool(settings.webhook.secret),
     )
 
+    app[METRICS] = Metrics()
     wakeup = Wakeup()
     app[WAKEUP] = wakeup
     app[admin.QUEUE_WAKE] = wakeup
@@ -130,6 +133,7 @@ def create_app(
                 base_seconds=delivery_settings.retry_base_seconds,
                 cap_seconds=delivery_settings.retry_cap_seconds,
             ),
+            metrics=app[METRICS],
         )
         app[DELIVERY] = delivery
         worker = Worker(
@@ -163,6 +167,7 @@ def create_app(
     if run_workers and settings.scheduler.enabled:
         setup_scheduler(app, settings)
     app.add_routes(health.routes)
+    app.add_routes(metrics.routes)
     app.add_routes(erp.routes)
     app.add_routes(admin.routes)
     app.add_routes(receipts.routes)

@@ -13,12 +13,13 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from dispatch.channels.outcome import ErrorKind, Outcome, OutcomeKind
 from dispatch.channels.sms.base import SmsMessage, SmsProvider
 from dispatch.config import NotifySettings
+from dispatch.metrics import Metrics
 from dispatch.phones import mask_phone
 from dispatch.ratelimit import KeyedWindows, Pause, SlidingWindow, Stamp
 from dispatch.retry import RetryPolicy
@@ -105,6 +106,7 @@ class DeliveryService:
         providers: Mapping[str, SmsProvider],
         limits: ChannelLimits,
         policy: RetryPolicy,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
         self._config = config
@@ -112,6 +114,7 @@ class DeliveryService:
         self._providers = providers
         self._limits = limits
         self._policy = policy
+        self._metrics = metrics
 
     def provider_for(self, notify: NotifySettings) -> SmsProvider | None:
         if notify.sms_service is not None:
@@ -279,9 +282,28 @@ class DeliveryService:
                 next_attempt_at=retry_at,
             )
 
+    def _observe(self, attempt: _Attempt, outcome: Outcome, now: datetime) -> None:
+        metrics = self._metrics
+        if metrics is None:
+            return
+        channel = attempt.channel or "none"
+        metrics.attempts.labels(channel=channel, outcome=outcome.kind.value).inc()
+        if outcome.kind is OutcomeKind.SENT:
+            queued = attempt.item.queued_at or attempt.item.created_at
+            metrics.delivery_latency.labels(channel=channel).observe(
+                max(0.0, (now - queued).total_seconds())
+            )
+            return
+        provider = "telegram" if channel == "telegram" else attempt.fields.get("provider", "-")
+        kind = outcome.error.value if outcome.error else "unknown"
+        metrics.provider_errors.labels(channel=channel, provider=provider, kind=kind).inc()
+        if channel == "telegram" and outcome.error is ErrorKind.RATE_LIMIT:
+            metrics.telegram_429.inc()
+
     async def _record(self, attempt: _Attempt, outcome: Outcome) -> None:
         item = attempt.item
         now = utcnow()
+        self._observe(attempt, outcome, now)
         attempts = item.attempts + 1
         fields: dict[str, Any] = {
             "attempts": attempts,

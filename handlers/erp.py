@@ -9,11 +9,14 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from dispatch.catalogue import EVENT_TYPES
 from dispatch.schemas import EventIn
 from handlers import signature
 from handlers.errors import ApiError, validation_error
 from handlers.keys import HTTP_CONTEXT, INGESTOR
+from handlers.metrics import METRICS
 from handlers.net import is_loopback
+from storage.database import is_unavailable_error
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +92,41 @@ def _parse(body: bytes) -> dict[str, Any]:
 @routes.post("/api/v1/events")
 async def post_event(request: web.Request) -> web.Response:
     """Accept one signed ERP event; 202 when stored, 200 for a repeated `event_id`."""
+    seen = _SeenType()
+    try:
+        response = await _post_event(request, seen)
+    except ApiError as exc:
+        request.app[METRICS].events.labels(type=seen.type, result=exc.code).inc()
+        raise
+    except Exception as exc:
+        result = "storage_unavailable" if is_unavailable_error(exc) else "internal_error"
+        request.app[METRICS].events.labels(type=seen.type, result=result).inc()
+        raise
+    return response
+
+
+class _SeenType:
+    """The event type as far as the request got (a bounded label for metrics)."""
+
+    type = "unknown"
+
+
+async def _post_event(request: web.Request, seen: _SeenType) -> web.Response:
     context = request.app[HTTP_CONTEXT]
     _check_content_type(request)
     body = await _read_limited(request, context.webhook_max_body_bytes)
     _authenticate(request, body)
     payload = _parse(body)
+    if payload.get("type") in EVENT_TYPES:
+        seen.type = payload["type"]
     try:
         event = EventIn.model_validate(payload)
     except ValidationError as exc:
         raise validation_error(exc, "the event does not match the contract") from None
     result = await request.app[INGESTOR].accept(event, payload)
+    request.app[METRICS].events.labels(
+        type=event.type, result="duplicate" if result.duplicate else "accepted"
+    ).inc()
     if result.duplicate:
         logger.info("duplicate ERP event %s", event.event_id)
     else:

@@ -747,6 +747,22 @@ def _public_paths() -> dict[str, Any]:
                 "responses": {"200": _answer("Up.", _ref("Health"))},
             }
         },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics: events, notifications by status and channel, "
+                "delivery latency, queue depth and age, provider errors, SMS balance, "
+                "Telegram 429s.",
+                "tags": ["operations"],
+                "security": _PUBLIC,
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format 0.0.4.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
         "/readyz": {
             "get": {
                 "operationId": "readyz",
@@ -776,6 +792,60 @@ def _public_paths() -> dict[str, Any]:
     }
 
 
+def _telegram_paths() -> dict[str, Any]:
+    """The deep links of the Telegram bot (`handlers/telegram_link.py`)."""
+    link = {
+        "type": "object",
+        "properties": {
+            "url": {
+                "type": "string",
+                "format": "uri",
+                "examples": ["https://t.me/vestnik_bot?start=Zk3…"],
+            },
+            "token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+        "required": ["url", "token", "expires_at"],
+    }
+    error = _ref("Error")
+
+    def operation(operation_id: str, who: str, key: str) -> dict[str, Any]:
+        body = {
+            **link,
+            "properties": {key: {"type": "string"}, **link["properties"]},
+            "required": [key, *link["required"]],
+        }
+        get = _admin_op(
+            operation_id,
+            f"A one-time deep link that subscribes the {who}'s Telegram chat: the first "
+            "Telegram user who opens it is bound to it; it expires after 7 days. Every call "
+            "makes a new token.",
+            {"200": _answer("The deep link.", body)},
+            tag="clients",
+            errors=("404",),
+            parameters=[
+                _path_param("id", f"The ERP's {who} id.", {"type": "string", "maxLength": 64})
+            ],
+        )
+        get["responses"]["409"] = _answer(
+            "No Telegram bot is configured (`telegram_not_configured`).", error
+        )
+        get["responses"]["502"] = _answer(
+            "The Telegram Bot API did not answer getMe (`telegram_unavailable`).", error
+        )
+        get["responses"] = dict(sorted(get["responses"].items()))
+        return {"get": get}
+
+    return {
+        "/api/v1/clients/{id}/telegram-link": operation(
+            "getClientTelegramLink", "client", "client_id"
+        ),
+        "/api/v1/managers/{id}/telegram-link": operation(
+            "getManagerTelegramLink", "manager", "manager_id"
+        ),
+    }
+
+
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI document (built once; callers must not change it)."""
@@ -784,6 +854,7 @@ def document() -> dict[str, Any]:
         **_journal_paths(),
         **_settings_paths(),
         **_delivery_paths(),
+        **_telegram_paths(),
     }
     return {
         "openapi": "3.1.0",

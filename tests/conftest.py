@@ -204,8 +204,8 @@ class Service:
         return response.status, await response.json()
 
 
-async def start_service(settings: Settings) -> Service:
-    app = create_app(settings)
+async def start_service(settings: Settings, *, run_workers: bool = True) -> Service:
+    app = create_app(settings, run_workers=run_workers)
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     return Service(client=client, app=app, settings=settings)
