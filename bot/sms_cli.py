@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot.settings import Settings
+from dispatch.balance import balance_report
 from dispatch.channels.outcome import OutcomeKind
 from dispatch.channels.sms.base import ProviderError, SmsProvider
 from dispatch.channels.sms.registry import build_provider
+from dispatch.config import NotifySettings
 from dispatch.phones import InvalidPhone, mask_phone, normalise_phone
+from dispatch.runtime_config import RuntimeConfig
 from dispatch.sms_tools import send_test_sms
-from storage.database import create_database, describe_db_error, is_unavailable_error
+from storage.database import Database, create_database, describe_db_error, is_unavailable_error
 
 T = TypeVar("T")
 
@@ -40,23 +47,69 @@ def _with_provider(
 
 
 def print_balance(settings: Settings, service: str | None) -> None:
-    from bot.cli import CliError
+    """The same report as `GET /api/v1/balance` and the bot's /balance: the figure read now,
+    the effective threshold and provider (file + settings API, when the database answers)
+    and whether the low-balance alert is raised."""
+    from bot.cli import EXIT_USAGE, CliError
 
-    async def read(provider: SmsProvider) -> str:
+    if not settings.sms_services:
+        raise CliError("no SMS service is configured: add a [[sms_services]] entry", EXIT_USAGE)
+
+    async def run() -> str:
+        db = _existing_database(settings)
         try:
-            balance = await provider.balance()
-        except ProviderError as exc:
-            raise CliError(f"{provider.name} did not give its balance: {exc}") from None
-        threshold = settings.notify.low_balance_threshold
-        state = (
-            "low-balance alerts off (threshold 0)"
-            if not threshold
-            else f"{'BELOW' if balance.amount < threshold else 'above'} threshold {threshold}"
-        )
-        currency = f" {balance.currency}" if balance.currency else ""
-        return f"{provider.name} ({provider.kind}): balance {balance.amount}{currency}; {state}"
+            notify = await _effective_notify(settings, db) if db is not None else None
+            alert_db = db if notify is not None else None
+            notify = notify or settings.notify
+            name = service or notify.sms_service or settings.sms_services[0].name
+            config = next((item for item in settings.sms_services if item.name == name), None)
+            if config is None:
+                known = ", ".join(item.name for item in settings.sms_services)
+                raise CliError(f"no SMS service named {name!r} (configured: {known})", EXIT_USAGE)
+            async with aiohttp.ClientSession() as http:
+                provider = build_provider(config, http)
+                try:
+                    report = await balance_report(provider, notify, db=alert_db)
+                except ProviderError as exc:
+                    raise CliError(f"{provider.name} did not give its balance: {exc}") from None
+        finally:
+            if db is not None:
+                await db.dispose()
+        return report.describe()
 
-    print(_with_provider(settings, service, read))
+    print(asyncio.run(run()))
+
+
+def _existing_database(settings: Settings) -> Database | None:
+    """The configured database, unless it is a SQLite file that does not exist (opening it
+    would create an empty one)."""
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ""
+        if not path or path == ":memory:" or not Path(path).is_file():
+            return None
+    return create_database(settings.database.url)
+
+
+async def _effective_notify(settings: Settings, db: Database) -> NotifySettings | None:
+    """The notify settings the server uses (the file overlaid with the settings API), or
+    None when the database does not answer (the caller falls back to the file)."""
+    config = RuntimeConfig(
+        notify=settings.notify,
+        event_types=settings.event_types,
+        sms_service_names=[item.name for item in settings.sms_services],
+        has_webhook_secret=bool(settings.webhook.secret),
+    )
+    try:
+        async with db.sessions() as session:
+            return (await config.current(session)).notify
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        print(
+            f"note: stored settings not read ({describe_db_error(exc)}); "
+            "using the config file's threshold",
+            file=sys.stderr,
+        )
+        return None
 
 
 def run_test_sms(settings: Settings, phone: str, service: str | None) -> None:

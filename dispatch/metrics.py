@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from sqlalchemy import func, select
 
 from storage.database import Database
-from storage.models import Notification
+from storage.models import BalanceCheck, Notification
 from storage.statuses import Status
 from storage.types import utcnow
 
@@ -30,6 +30,8 @@ class JournalFigures:
     by_status_channel: dict[tuple[str, str], int]
     due: int
     oldest_due: datetime | None
+    balances: dict[tuple[str, str], float]
+    """(provider, currency) → the latest balance read by the scheduler."""
 
 
 class Metrics:
@@ -68,7 +70,7 @@ class Metrics:
         )
         self.sms_balance = Gauge(
             "vestnik_sms_balance",
-            "The last SMS balance read from each provider.",
+            "The latest SMS balance the scheduler read from each provider.",
             ["provider", "currency"],
             registry=registry,
         )
@@ -102,6 +104,8 @@ class Metrics:
         if figures.oldest_due is not None:
             age = max(0.0, (utcnow() - figures.oldest_due).total_seconds())
         self.oldest_due_age.set(age)
+        for (provider, currency), amount in figures.balances.items():
+            self.sms_balance.labels(provider=provider, currency=currency).set(amount)
         self._journal_read_at = time.monotonic()
 
     def render(self) -> bytes:
@@ -127,6 +131,25 @@ async def read_journal(db: Database) -> JournalFigures:
                 )
             )
         ).one()
+        checks = BalanceCheck.__table__
+        latest = (
+            select(checks.c.provider, func.max(checks.c.id).label("id"))
+            .where(checks.c.balance.is_not(None))
+            .group_by(checks.c.provider)
+            .subquery()
+        )
+        balance_rows = await session.execute(
+            select(checks.c.provider, checks.c.currency, checks.c.balance).join(
+                latest, checks.c.id == latest.c.id
+            )
+        )
+        balances = {
+            (provider, currency or ""): float(amount)
+            for provider, currency, amount in balance_rows.all()
+        }
     return JournalFigures(
-        by_status_channel=by_status_channel, due=int(due_row[0]), oldest_due=due_row[1]
+        by_status_channel=by_status_channel,
+        due=int(due_row[0]),
+        oldest_due=due_row[1],
+        balances=balances,
     )

@@ -617,6 +617,14 @@ def _delivery_paths() -> dict[str, Any]:
             "currency": _nullable({"type": "string"}),
             "threshold": {"type": "string"},
             "below_threshold": {"type": "boolean"},
+            "state": {
+                "type": "string",
+                "enum": ["off", "below", "ok"],
+                "description": "off: threshold 0; below: under the threshold; ok: at or above.",
+            },
+            "alert_active": _nullable(
+                {"type": "boolean", "description": "Whether the low-balance alert is raised."}
+            ),
         },
         required=["service", "kind", "balance", "threshold", "below_threshold"],
     )
@@ -794,7 +802,7 @@ def _public_paths() -> dict[str, Any]:
 
 def _telegram_paths() -> dict[str, Any]:
     """The deep links of the Telegram bot (`handlers/telegram_link.py`)."""
-    link = {
+    link: dict[str, Any] = {
         "type": "object",
         "properties": {
             "url": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from dispatch.balance import balance_report
 from dispatch.channels.outcome import OutcomeKind
 from dispatch.channels.sms.base import ProviderError, SmsProvider
 from dispatch.schemas import Phone
@@ -41,10 +42,14 @@ async def _provider(request: web.Request, name: str | None) -> SmsProvider:
 @routes.get("/api/v1/balance")
 @admin_only
 async def get_balance(request: web.Request) -> web.Response:
-    """The SMS balance of the configured provider (or `?service=NAME`)."""
+    """The SMS balance of the configured provider (or `?service=NAME`), with the threshold
+    state: the same report as `vestnik balance` and the bot's /balance."""
     provider = await _provider(request, request.query.get("service"))
+    db = request.app[DB]
+    async with db.sessions() as session:
+        notify = (await request.app[RUNTIME_CONFIG].current(session)).notify
     try:
-        balance = await provider.balance()
+        report = await balance_report(provider, notify, db=db)
     except ProviderError as exc:
         raise ApiError(
             502,
@@ -52,20 +57,7 @@ async def get_balance(request: web.Request) -> web.Response:
             f"{provider.name} did not give its balance: {exc}",
             [{"kind": exc.error.value}],
         ) from None
-    async with request.app[DB].sessions() as session:
-        threshold = (
-            await request.app[RUNTIME_CONFIG].current(session)
-        ).notify.low_balance_threshold
-    return web.json_response(
-        {
-            "service": provider.name,
-            "kind": provider.kind,
-            "balance": str(balance.amount),
-            "currency": balance.currency,
-            "threshold": str(threshold),
-            "below_threshold": bool(threshold) and balance.amount < threshold,
-        }
-    )
+    return web.json_response(report.as_dict())
 
 
 @routes.post("/api/v1/test-sms")

@@ -111,3 +111,16 @@ async def test_queue_depth_and_age_of_the_oldest_due_notification(database_url: 
         assert "vestnik_events_total" in await response.text()
     finally:
         await service.client.close()
+
+
+async def test_sms_balance_gauge_shows_the_schedulers_last_reading(
+    live_service: Service, sms_gateway: FakeHttpGateway
+) -> None:
+    from decimal import Decimal
+
+    from bot.scheduler import SCHEDULER
+
+    sms_gateway.balance = Decimal("84.75")
+    await live_service.app[SCHEDULER].run_job_now("balance")
+    samples = await scrape(live_service)
+    assert value(samples, "vestnik_sms_balance", provider="main", currency="RUB") == 84.75
