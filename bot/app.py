@@ -14,6 +14,7 @@ import aiohttp
 from aiogram import Bot
 from aiohttp import web
 
+from bot.logs import request_id_middleware
 from bot.scheduler import setup_scheduler
 from bot.settings import Settings
 from bot.telegram import create_bot
@@ -53,7 +54,9 @@ def create_app(
     settings: Settings, *, run_migrations: bool = True, run_workers: bool = True
 ) -> web.Application:
     """Build the aiohttp application from `settings`; nothing starts until it runs."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=CLIENT_MAX_SIZE)
+    app = web.Application(
+        middlewares=[request_id_middleware(), error_middleware], client_max_size=CLIENT_MAX_SIZE
+    )
     app[SETTINGS] = settings
     app[admin.SMS_SERVICES] = tuple(settings.sms_services)
     app[HTTP_CONTEXT] = HttpContext(

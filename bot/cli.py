@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=_positive_int, default=20, help="how many rows (default 20)"
     )
 
+    commands.add_parser(
+        "check-config",
+        help="validate the configuration and try the database, SMTP, Telegram and SMS services",
+    )
+
     balance = commands.add_parser("balance", help="print the SMS balance of the provider")
     balance.add_argument(
         "--service", help="a name from [[sms_services]] (default: the one in use)"
@@ -111,9 +116,11 @@ def _load_settings(args: argparse.Namespace) -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    from bot.logs import configure_logging
+    from bot.logs import configure_logging, secrets_from_settings
 
-    configure_logging(settings.log.level, settings.log.format)
+    configure_logging(
+        settings.log.level, settings.log.format, secrets=secrets_from_settings(settings)
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -198,6 +205,17 @@ def cmd_test_sms(args: argparse.Namespace) -> None:
     run_test_sms(_load_settings(args), args.phone, args.service)
 
 
+def cmd_check_config(args: argparse.Namespace) -> None:
+    from bot.check_config import print_checks
+    from bot.logs import configure_logging, secrets_from_settings
+
+    settings = _load_settings(args)
+    # The check lines are the output; only library warnings and errors go to stderr.
+    configure_logging("WARNING", settings.log.format, secrets=secrets_from_settings(settings))
+    if print_checks(settings, args.config) != 0:
+        raise CliError("some checks failed (the FAIL lines above say why)")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
@@ -205,6 +223,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "journal": cmd_journal,
     "balance": cmd_balance,
     "test-sms": cmd_test_sms,
+    "check-config": cmd_check_config,
 }
 
 

@@ -6,6 +6,7 @@ With neither, everything has a default that runs: SQLite `./vestnik.db`, HTTP on
 
 from __future__ import annotations
 
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -135,6 +136,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"notify.sms_service = {self.notify.sms_service!r} is not a name "
                 f"from [[sms_services]] ({', '.join(names) or 'none configured'})"
+            )
+        if self.telegram.token and self.telegram.mode == "webhook" and not self.http.public_url:
+            raise ValueError(
+                "telegram.mode = 'webhook' needs http.public_url (VESTNIK_HTTP__PUBLIC_URL), "
+                "the address Telegram posts updates to"
+            )
+        secret = self.telegram.webhook_secret
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise ValueError(
+                "telegram.webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
             )
         if self.notify.mode == "live" and not self.webhook.secret:
             raise ValueError(

@@ -214,3 +214,17 @@ def test_balance_without_any_sms_service_says_what_to_add(
 ) -> None:
     assert main(["balance"]) == 2
     assert "[[sms_services]]" in capsys.readouterr().err
+
+
+def test_check_config_reports_one_line_per_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"]) == 1  # no database file yet: it is not created
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "database" in out
+
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert main(["check-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("ok") and "database" in line for line in lines)
+    assert any(line.startswith("skip") and "telegram" in line for line in lines)
+    assert not any(line.startswith("FAIL") for line in lines)

@@ -104,6 +104,8 @@ def test_live_mode_without_webhook_secret_is_refused(monkeypatch: pytest.MonkeyP
         ("[notify]\nadmin_emails = ['not-an-address']\n", "not-an-address"),
         ("[database]\nurl = 1\n[database]\n", "not valid TOML"),
         ("[nonsense]\nx = 1\n", "nonsense"),
+        ("[telegram]\ntoken = '1:x'\nmode = 'webhook'\n", "http.public_url"),
+        ("[telegram]\nwebhook_secret = 'has spaces'\n", "webhook_secret"),
     ],
 )
 def test_bad_config_is_one_readable_line(tmp_path: Path, text: str, fragment: str) -> None:

@@ -1,0 +1,88 @@
+"""`GET /api/v1/clients/{id}/telegram-link` and `GET /api/v1/managers/{id}/telegram-link`
+(admin): a one-time `https://t.me/<bot>?start=<token>` deep link that links the chat of
+whoever opens it first (see `dispatch.subscriptions`). Every call makes a new token."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from dispatch import subscriptions
+from handlers.admin import admin_only
+from handlers.errors import ApiError
+from handlers.keys import DB
+
+logger = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+BOT_USERNAME = web.AppKey[Callable[[], Awaitable[str]]]("telegram_bot_username")
+"""Set while the bot runs: returns the bot's username (getMe, cached by aiogram)."""
+
+T_ME = "https://t.me/"
+
+
+def _id(request: web.Request, what: str) -> str:
+    value = request.match_info["id"]
+    if not 0 < len(value) <= 64:
+        raise ApiError(404, "not_found", f"no such {what}")
+    return value
+
+
+async def _username(request: web.Request) -> str:
+    username = request.app.get(BOT_USERNAME)
+    if username is None:
+        raise ApiError(
+            409,
+            "telegram_not_configured",
+            "no Telegram bot is configured (VESTNIK_TELEGRAM__TOKEN)",
+        )
+    try:
+        return await username()
+    except Exception as exc:
+        logger.warning("getMe failed while making a deep link: %s", exc)
+        raise ApiError(
+            502, "telegram_unavailable", "the Telegram Bot API did not answer getMe"
+        ) from None
+
+
+def _answer(
+    key: str, owner_id: str, username: str, token: str, expires_at: datetime
+) -> dict[str, str]:
+    return {
+        key: owner_id,
+        "url": f"{T_ME}{username}?start={token}",
+        "token": token,
+        "expires_at": expires_at.isoformat(),
+    }
+
+
+@routes.get("/api/v1/clients/{id}/telegram-link")
+@admin_only
+async def client_telegram_link(request: web.Request) -> web.Response:
+    client_id = _id(request, "client")
+    username = await _username(request)
+    issued = await subscriptions.issue_link_token(request.app[DB], client_id=client_id)
+    if issued is None:
+        raise ApiError(404, "not_found", f"client {client_id} does not exist")
+    logger.info("deep link issued for client %s", client_id)
+    return web.json_response(
+        _answer("client_id", client_id, username, issued.token, issued.expires_at)
+    )
+
+
+@routes.get("/api/v1/managers/{id}/telegram-link")
+@admin_only
+async def manager_telegram_link(request: web.Request) -> web.Response:
+    manager_id = _id(request, "manager")
+    username = await _username(request)
+    issued = await subscriptions.issue_link_token(request.app[DB], manager_id=manager_id)
+    if issued is None:
+        raise ApiError(404, "not_found", f"manager {manager_id} does not exist")
+    logger.info("deep link issued for manager %s", manager_id)
+    return web.json_response(
+        _answer("manager_id", manager_id, username, issued.token, issued.expires_at)
+    )
