@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, LinkPreviewOptions, Message
 
 from dispatch import actions
 from dispatch.actions import ActionResult, Outcome
+from dispatch.balance import balance_report, provider_in_use
 from dispatch.bot_texts import BotTexts
 from dispatch.channels.outcome import OutcomeKind
 from dispatch.channels.sms.base import ProviderError, SmsProvider
@@ -217,12 +218,13 @@ async def balance(
 ) -> None:
     """`/balance`: the balance of the SMS service notifications use."""
     notify = (await _effective(db, runtime_config)).notify
-    provider = _provider(sms_providers, notify.sms_service)
+    provider = provider_in_use(sms_providers, notify)
     if provider is None:
         await answer(message, texts.render("no_sms_service.html.j2"))
         return
     try:
-        amount = await provider.balance()
+        # The same report as `vestnik balance` and GET /api/v1/balance.
+        report = await balance_report(provider, notify, db=db)
     except ProviderError as exc:
         await answer(
             message, texts.render("balance.html.j2", service=provider.name, error=str(exc))
@@ -232,13 +234,13 @@ async def balance(
         message,
         texts.render(
             "balance.html.j2",
-            service=provider.name,
+            service=report.service,
             error=None,
-            amount=amount.amount,
-            currency=amount.currency,
-            threshold=notify.low_balance_threshold,
-            low=bool(notify.low_balance_threshold)
-            and amount.amount < notify.low_balance_threshold,
+            amount=report.balance,
+            currency=report.currency,
+            threshold=report.threshold,
+            state=report.state.value,
+            alert_active=report.alert_active,
         ),
     )
 

@@ -3,6 +3,7 @@ not-sent flow, the journal commands — and everybody else refused."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -383,6 +384,17 @@ async def test_balance_and_test_sms(
     [reply] = await say(telegram, telegram.command(MANAGER_CHAT, "/balance"))
     assert "Баланс SMS-сервиса main" in (reply.text or "")
     assert "1000" in (reply.text or "")
+    assert "Порог уведомления: 100" in (reply.text or "")
+
+    # The bot, the admin API (and `vestnik balance`) give the same figure and state.
+    sms_gateway.balance = Decimal("40.5")
+    [reply] = await say(telegram, telegram.command(MANAGER_CHAT, "/balance"))
+    status, api = await live_service.admin("GET", "/api/v1/balance")
+    assert status == 200
+    assert (api["balance"], api["state"]) == ("40.5", "below")
+    assert "40.5" in (reply.text or "")
+    assert "Ниже порога 100" in (reply.text or "")
+    sms_gateway.balance = Decimal(1000)
 
     [reply] = await say(telegram, telegram.command(MANAGER_CHAT, "/testsms", "8 916 123-45-67"))
     assert "Тестовое SMS на +79161234567 отправлено" in (reply.text or "")
