@@ -7,7 +7,7 @@ reverse: the database first in and last out.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import aiohttp
@@ -44,7 +44,7 @@ SETTINGS = web.AppKey("settings", Settings)
 WAKEUP = web.AppKey("wakeup", Wakeup)
 WORKER = web.AppKey("worker", Worker)
 DELIVERY = web.AppKey("delivery", DeliveryService)
-BOT = web.AppKey("bot", Bot | None)  # type: ignore[arg-type]
+BOT = web.AppKey[Bot | None]("bot")
 
 # Admin calls (settings, client cards) are small; the ERP webhook enforces its own limit.
 CLIENT_MAX_SIZE = 1024 * 1024
@@ -78,7 +78,8 @@ def create_app(
     app[METRICS] = Metrics()
     wakeup = Wakeup()
     app[WAKEUP] = wakeup
-    app[admin.QUEUE_WAKE] = wakeup
+    wake: Callable[[], None] = wakeup
+    app[admin.QUEUE_WAKE] = wake
 
     async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         db = create_database(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    pass
+from dispatch.channels.sms.base import SmsProvider
+from dispatch.ingest import EventIngestor
+from dispatch.render import Renderer
+from dispatch.runtime_config import RuntimeConfig
+from handlers.context import HttpContext
+from storage.database import Database
 
-DB = web.AppKey["Database"]("db")
-INGESTOR = web.AppKey["EventIngestor"]("ingestor")
-RUNTIME_CONFIG = web.AppKey["RuntimeConfig"]("runtime_config")
-RENDERER = web.AppKey["Renderer"]("renderer")
-HTTP_CONTEXT = web.AppKey["HttpContext"]("http_context")
-SMS_PROVIDERS = web.AppKey["dict[str, SmsProvider]"]("sms_providers")
+DB = web.AppKey("db", Database)
+INGESTOR = web.AppKey("ingestor", EventIngestor)
+RUNTIME_CONFIG = web.AppKey("runtime_config", RuntimeConfig)
+RENDERER = web.AppKey("renderer", Renderer)
+HTTP_CONTEXT = web.AppKey("http_context", HttpContext)
+SMS_PROVIDERS = web.AppKey("sms_providers", dict[str, SmsProvider])

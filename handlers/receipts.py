@@ -26,7 +26,7 @@ MAX_CALLBACK_BYTES = 256 * 1024
 
 def _public_url(request: web.Request) -> str:
     """The URL as the provider called it: behind a proxy, `http.public_url` + the path."""
-    base = request.app[HTTP_CONTEXT].public_url
+    base: str | None = request.app[HTTP_CONTEXT].public_url
     if base:
         return base.rstrip("/") + str(request.rel_url)
     return str(request.url)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, Notification, NotificationHistory
@@ -33,13 +33,13 @@ async def insert_notifications(
         return []
     now = utcnow()
     values = [{**row, "created_at": now, "updated_at": now} for row in rows]
-    table = Notification.__table__
+    table = cast(Table, Notification.__table__)
     result = await session.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), values
     )
     ids = [row[0] for row in result]
     await session.execute(
-        insert(NotificationHistory.__table__),
+        insert(cast(Table, NotificationHistory.__table__)),
         [
             {
                 "notification_id": notification_id,

@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Notification, NotificationHistory
 from storage.statuses import Status
 from storage.upsert import dialect_of
 
-_notifications = Notification.__table__
-_history = NotificationHistory.__table__
+_notifications = cast(Table, Notification.__table__)
+_history = cast(Table, NotificationHistory.__table__)
 
 WORKER_ACTOR = "worker"
 
