@@ -326,6 +326,10 @@ def configure_logging(
     root.setLevel(level.upper())
     # aiohttp's access log repeats what our own lines say, one line per request.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Libraries that narrate every step at INFO; our own lines say what matters
+    # (storage.migrate logs the upgrade, bot.scheduler its jobs).
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     return handler
 
 
