@@ -6,6 +6,7 @@ reverse: the database first in and last out.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("settings", Settings)
 WAKEUP = web.AppKey("wakeup", Wakeup)
-WORKER = web.AppKey("worker", Worker)
+WORKERS = web.AppKey("workers", list[Worker])
 DELIVERY = web.AppKey("delivery", DeliveryService)
 BOT = web.AppKey[Bot | None]("bot")
 
@@ -140,27 +141,39 @@ def create_app(
             metrics=app[METRICS],
         )
         app[DELIVERY] = delivery
-        worker = Worker(
-            db=app[DB],
-            delivery=delivery,
-            concurrency=delivery_settings.workers,
-            lease_seconds=delivery_settings.lease_seconds,
-            poll_seconds=delivery_settings.poll_seconds,
-        )
-        app[WORKER] = worker
-        wakeup.subscribe(worker.wake)
+        workers = [
+            Worker(
+                db=app[DB],
+                delivery=delivery,
+                concurrency=delivery_settings.workers,
+                lease_seconds=delivery_settings.lease_seconds,
+                poll_seconds=delivery_settings.poll_seconds,
+                telegram_lane=lane,
+            )
+            for lane in (True, False)
+        ]
+        app[WORKERS] = workers
+        for worker in workers:
+            wakeup.subscribe(worker.wake)
         listener = None
         if app[DB].dialect == "postgresql":
             listener = Listener(settings.database.url, wakeup)
             listener.start()
-        worker.start()
+        for worker in workers:
+            worker.start()
         try:
             yield
         finally:
-            wakeup.unsubscribe(worker.wake)
+            for worker in workers:
+                wakeup.unsubscribe(worker.wake)
             if listener is not None:
                 await listener.stop()
-            await worker.stop(grace_seconds=delivery_settings.shutdown_grace_seconds)
+            await asyncio.gather(
+                *(
+                    worker.stop(grace_seconds=delivery_settings.shutdown_grace_seconds)
+                    for worker in workers
+                )
+            )
 
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(channels_ctx)

@@ -176,7 +176,7 @@ class DeliverySettings(_Model):
     """The first retry waits about this long; each next one twice as long (with jitter)."""
     retry_cap_seconds: float = Field(default=300.0, gt=0)
     workers: int = Field(default=8, ge=1, le=256)
-    """How many notifications one process delivers at once."""
+    """How many notifications one process delivers at once, per lane (Telegram, SMS)."""
     lease_seconds: int = Field(default=60, ge=5)
     poll_seconds: float = Field(default=5.0, gt=0)
     shutdown_grace_seconds: float = Field(default=8.0, ge=0)

@@ -1,5 +1,8 @@
 """The delivery worker: claims due notifications and delivers them, `concurrency` at once.
 
+`vestnik serve` runs two, one per lane (Telegram, and SMS with everything else), so a
+backlog of slow SMS retries never holds up Telegram messages, which are fast and cheap.
+
 It wakes on `wake()` (new work in this process, or a NOTIFY from another replica), on the
 earliest due time it knows of, and at least every `poll_seconds`. On `stop()` it claims
 nothing new, lets in-flight deliveries finish within the grace period, and gives whatever
@@ -33,12 +36,14 @@ class Worker:
         concurrency: int = 8,
         lease_seconds: float = 60.0,
         poll_seconds: float = 5.0,
+        telegram_lane: bool | None = None,
     ) -> None:
         self._db = db
         self._delivery = delivery
         self._concurrency = concurrency
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
+        self._lane = telegram_lane
         self._wake = asyncio.Event()
         self._stopping = False
         self._inflight: dict[asyncio.Task[None], ClaimedNotification] = {}
@@ -50,7 +55,8 @@ class Worker:
         self._wake.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="vestnik-worker")
+        lane = "all" if self._lane is None else ("telegram" if self._lane else "sms")
+        self._task = asyncio.create_task(self._run(), name=f"vestnik-worker-{lane}")
 
     async def stop(self, grace_seconds: float = 8.0) -> None:
         """Stop claiming; wait for in-flight work, then release what is left."""
@@ -105,7 +111,9 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[ClaimedNotification]:
         async with self._db.transaction() as session:
-            return await queue.claim_due(session, now=utcnow(), lease=self._lease, limit=limit)
+            return await queue.claim_due(
+                session, now=utcnow(), lease=self._lease, limit=limit, telegram=self._lane
+            )
 
     async def _deliver(self, item: ClaimedNotification) -> None:
         try:

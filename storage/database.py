@@ -95,24 +95,39 @@ def create_database(url: str, *, pool_size: int = 10, echo: bool = False) -> Dat
     return Database(engine=engine, sessions=sessions)
 
 
-def is_unavailable_error(exc: BaseException) -> bool:
-    """True when `exc` means the database cannot be reached (answer 503, not 500)."""
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, (ConnectionError, OSError, TimeoutError)):
-        return True
-    # asyncpg's own classes when they escape SQLAlchemy's wrapping (e.g. at connect).
-    name = type(exc).__name__
-    return name in {
+_ASYNCPG_UNAVAILABLE = frozenset(
+    {
         "CannotConnectNowError",
         "ConnectionDoesNotExistError",
         "InterfaceError",
         "TooManyConnectionsError",
         "AdminShutdownError",
+        "CrashShutdownError",
         "ConnectionFailureError",
     }
+)
+
+
+def is_unavailable_error(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot be reached (answer 503, not 500).
+
+    Looks through SQLAlchemy's wrapping: while PostgreSQL starts up, asyncpg's
+    CannotConnectNowError arrives inside a plain DBAPIError.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OperationalError, InterfaceError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (ConnectionError, OSError, TimeoutError)):
+            return True
+        if type(current).__name__ in _ASYNCPG_UNAVAILABLE:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
 
 
 def describe_db_error(exc: BaseException) -> str:

@@ -63,13 +63,29 @@ _CLAIM_COLUMNS = (
 
 
 async def claim_due(
-    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int
+    session: AsyncSession,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    telegram: bool | None = None,
 ) -> list[ClaimedNotification]:
-    """Lease up to `limit` due notifications to the caller (status `sending`)."""
+    """Lease up to `limit` due notifications to the caller (status `sending`).
+
+    `telegram` picks a lane: True takes only rows planned for Telegram, False only the
+    others (SMS, no route yet), None all of them.
+    """
     due = or_(
         and_(_notifications.c.status == Status.PENDING, _notifications.c.next_attempt_at <= now),
         and_(_notifications.c.status == Status.SENDING, _notifications.c.lease_until < now),
     )
+    if telegram is True:
+        due = and_(due, _notifications.c.channel == "telegram")
+    elif telegram is False:
+        due = and_(
+            due,
+            or_(_notifications.c.channel != "telegram", _notifications.c.channel.is_(None)),
+        )
     candidates = (
         select(_notifications.c.id, _notifications.c.status)
         .where(due)

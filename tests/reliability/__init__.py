@@ -1,0 +1,1 @@
+"""Reliability suites that produce figures (docs/RELIABILITY.md)."""
