@@ -143,6 +143,8 @@ class EventIngestor:
                 session, event.manager.model_dump(exclude_unset=True)
             )
         client_values = event.client.model_dump(exclude_unset=True)
+        if client_values.get("blocked", False) is None:
+            del client_values["blocked"]  # null: not given (the card keeps its value)
         if manager is not None and client_values.get("manager_id") is None:
             client_values["manager_id"] = manager.id
         client, created = await save_client(session, client_values, effective)

@@ -10,7 +10,6 @@ import base64
 import binascii
 import functools
 import hmac
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -46,6 +45,7 @@ from dispatch.runtime_config import RuntimeConfig, SettingsRejected
 from dispatch.schemas import EventIn, Phone
 from handlers import openapi
 from handlers.errors import ApiError, validation_error
+from handlers.jsonbody import parse_json
 from handlers.keys import DB, HTTP_CONTEXT, RENDERER, RUNTIME_CONFIG
 from handlers.net import is_loopback
 from storage import directory
@@ -232,10 +232,7 @@ async def json_body(request: web.Request, *, empty_ok: bool = False) -> dict[str
     raw = await request.read()
     if not raw.strip() and empty_ok:
         return {}
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise ApiError(400, "invalid_json", "the body is not valid UTF-8 JSON") from None
+    document = parse_json(raw)
     if not isinstance(document, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object")
     return document

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -13,6 +12,7 @@ from dispatch.catalogue import EVENT_TYPES
 from dispatch.schemas import EventIn
 from handlers import signature
 from handlers.errors import ApiError, validation_error
+from handlers.jsonbody import parse_json
 from handlers.keys import HTTP_CONTEXT, INGESTOR
 from handlers.metrics import METRICS
 from handlers.net import is_loopback
@@ -72,18 +72,7 @@ def _authenticate(request: web.Request, body: bytes) -> None:
 
 
 def _parse(body: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", "the body is not valid UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "invalid_json",
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-        ) from None
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "the JSON is nested too deeply") from None
+    document = parse_json(body)
     if not isinstance(document, dict):
         raise ApiError(422, "validation_error", "the event must be a JSON object")
     return document
@@ -117,7 +106,7 @@ async def _post_event(request: web.Request, seen: _SeenType) -> web.Response:
     body = await _read_limited(request, context.webhook_max_body_bytes)
     _authenticate(request, body)
     payload = _parse(body)
-    if payload.get("type") in EVENT_TYPES:
+    if isinstance(payload.get("type"), str) and payload["type"] in EVENT_TYPES:
         seen.type = payload["type"]
     try:
         event = EventIn.model_validate(payload)
