@@ -80,7 +80,7 @@ def test_reference_rows_show_key_variable_type_default_and_description() -> None
     text = render()
     assert (
         "| `delivery.workers` | `VESTNIK_DELIVERY__WORKERS` | integer (≥ 1, ≤ 256) | `8` | "
-        "How many notifications one process delivers at once. |"
+        "How many notifications one process delivers at once, per lane (Telegram, SMS). |"
     ) in text
     assert (
         '| `notify.mode` | `VESTNIK_NOTIFY__MODE` | "off" / "test" / "live" | `"test"` |' in text
