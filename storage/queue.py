@@ -215,13 +215,3 @@ async def release(
             released += 1
     return released
 
-
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    """When the earliest pending notification becomes due (for the worker's sleep)."""
-    result = await session.execute(
-        select(_notifications.c.next_attempt_at)
-        .where(_notifications.c.status == Status.PENDING)
-        .order_by(_notifications.c.next_attempt_at)
-        .limit(1)
-    )
-    return result.scalar_one_or_none()
