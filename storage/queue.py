@@ -214,4 +214,3 @@ async def release(
         ):
             released += 1
     return released
-
