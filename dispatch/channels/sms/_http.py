@@ -10,6 +10,7 @@ import base64
 import email.utils
 import hmac
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from dispatch.channels.sms.base import (
     CallbackRejected,
     CallbackRequest,
     ProviderError,
+    SmsMessage,
     SmsProvider,
 )
 from dispatch.phones import mask_phone
@@ -206,3 +208,15 @@ def callback_fields(request: CallbackRequest) -> dict[str, Any]:
         if isinstance(data, dict):
             fields.update(data)
     return fields
+
+
+def log_send(log: logging.Logger, kind: str, message: SmsMessage, outcome: Outcome) -> None:
+    """One debug line per send attempt, phone masked (the worker logs the outcome at INFO)."""
+    log.debug(
+        "%s send %s to %s: %s %s",
+        kind,
+        message.notification_id,
+        mask_phone(message.phone),
+        outcome.kind.value,
+        outcome.reason,
+    )

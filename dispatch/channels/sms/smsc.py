@@ -26,6 +26,7 @@ from dispatch.channels.sms._http import (
     error_kind_for_http_status,
     http_request,
     join_url,
+    log_send,
     outcome_for_http_status,
     outcome_from_error,
     paused,
@@ -44,7 +45,6 @@ from dispatch.channels.sms.base import (
     SmsMessage,
     SmsProvider,
 )
-from dispatch.phones import mask_phone
 
 logger = logging.getLogger(__name__)
 
@@ -146,13 +146,7 @@ class SmscProvider(SmsProvider):
             outcome = outcome_from_error(exc)
         else:
             outcome = self._send_outcome(reply)
-        logger.debug(
-            "smsc send %s to %s: %s %s",
-            message.notification_id,
-            mask_phone(message.phone),
-            outcome.kind.value,
-            outcome.reason,
-        )
+        log_send(logger, self.kind, message, outcome)
         return outcome
 
     def _send_outcome(self, reply: HttpReply) -> Outcome:
