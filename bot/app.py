@@ -154,10 +154,10 @@ def create_app(
         ]
         app[WORKERS] = workers
         for worker in workers:
-            wakeup.subscribe(worker.wake)
+            wakeup.subscribe(worker.wake, lane=worker.lane)
         listener = None
         if app[DB].dialect == "postgresql":
-            listener = Listener(settings.database.url, wakeup)
+            listener = Listener(settings.database.url, wakeup.ring_payload)
             listener.start()
         for worker in workers:
             worker.start()

@@ -16,17 +16,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from dispatch.channels.outcome import ErrorKind, Outcome, OutcomeKind
 from dispatch.channels.sms.base import SmsMessage, SmsProvider
 from dispatch.config import NotifySettings
 from dispatch.metrics import Metrics
+from dispatch.outcome_writer import OutcomeWriter
 from dispatch.phones import mask_phone
 from dispatch.ratelimit import KeyedWindows, Pause, SlidingWindow, Stamp
 from dispatch.retry import RetryPolicy
 from dispatch.runtime_config import RuntimeConfig
-from storage import directory, queue
+from storage import directory, links
 from storage.database import Database
-from storage.queue import ClaimedNotification
+from storage.queue import ClaimedNotification, Finish
 from storage.statuses import Status
 from storage.types import utcnow
 
@@ -76,6 +79,15 @@ class _Deferred(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a batch of claimed notifications needs from the database, read in one go."""
+
+    notify: NotifySettings
+    chats: Mapping[int, Sequence[int]]
+    """Usable Telegram chats by notification id (empty when Telegram is not the route)."""
+
+
 @dataclass(slots=True)
 class _Attempt:
     item: ClaimedNotification
@@ -107,8 +119,10 @@ class DeliveryService:
         limits: ChannelLimits,
         policy: RetryPolicy,
         metrics: Metrics | None = None,
+        writer: OutcomeWriter | None = None,
     ) -> None:
         self._db = db
+        self._writer = writer or OutcomeWriter(db)
         self._config = config
         self._telegram = telegram
         self._providers = providers
@@ -121,31 +135,48 @@ class DeliveryService:
             return self._providers.get(notify.sms_service)
         return next(iter(self._providers.values()), None)
 
-    async def deliver(self, item: ClaimedNotification) -> None:
+    async def prepare(
+        self, session: AsyncSession, items: Sequence[ClaimedNotification]
+    ) -> Prepared:
+        """Settings and usable chats for a freshly claimed batch, so that each delivery
+        needs no query of its own before the send. Read at claim time, the moment the
+        attempt starts: the route is still chosen anew at every attempt."""
+        notify = (await self._config.current(session)).notify
+        if notify.service != "telegram" or self._telegram is None:
+            return Prepared(notify, {})
+        found = await links.usable_chats_many(
+            session,
+            client_ids={i.client_id for i in items if i.recipient == "client" and i.client_id},
+            manager_ids={i.manager_id for i in items if i.recipient == "manager" and i.manager_id},
+        )
+        chats: dict[int, Sequence[int]] = {}
+        for item in items:
+            if item.recipient == "client" and item.client_id is not None:
+                chats[item.id] = found.clients.get(item.client_id, [])
+            elif item.recipient == "manager" and item.manager_id is not None:
+                chats[item.id] = found.managers.get(item.manager_id, [])
+        return Prepared(notify, chats)
+
+    async def deliver(self, item: ClaimedNotification, prepared: Prepared | None = None) -> None:
         """One attempt for `item`; always ends with the row leaving `sending` (or the lease
-        having passed to another worker)."""
+        having passed to another worker). `prepared` comes from `prepare` for its batch."""
         attempt = _Attempt(item)
         try:
-            outcome = await self._route_and_send(attempt)
+            if prepared is None:
+                async with self._db.sessions() as session:
+                    prepared = await self.prepare(session, [item])
+            outcome = await self._route_and_send(attempt, prepared)
         except _Deferred as deferred:
             await self._defer(attempt, deferred)
             return
         await self._record(attempt, outcome)
 
-    async def _route_and_send(self, attempt: _Attempt) -> Outcome:
+    async def _route_and_send(self, attempt: _Attempt, prepared: Prepared) -> Outcome:
         item = attempt.item
         if not item.text:
             return Outcome.permanent("the notification has no text", ErrorKind.CONFIG)
-        async with self._db.sessions() as session:
-            notify = (await self._config.current(session)).notify
-            chats: Sequence[int] = ()
-            if notify.service == "telegram" and self._telegram is not None:
-                clients, managers = await directory.usable_chats(
-                    session,
-                    client_id=item.client_id if item.recipient == "client" else None,
-                    manager_id=item.manager_id if item.recipient == "manager" else None,
-                )
-                chats = clients if item.recipient == "client" else managers
+        notify = prepared.notify
+        chats = prepared.chats.get(item.id, ())
         if notify.service == "telegram":
             if chats:
                 outcome = await self._send_telegram(attempt, chats)
@@ -259,28 +290,26 @@ class DeliveryService:
         retry_at = now + timedelta(seconds=deferred.seconds)
         queued_at = item.queued_at or item.created_at
         gave_up = self._policy.gives_up(attempts=0, queued_at=queued_at, retry_at=retry_at)
-        async with self._db.transaction() as session:
-            if gave_up:
-                await queue.finish(
-                    session,
-                    item.id,
-                    lease_until=item.lease_until,
-                    to_status=Status.FAILED,
-                    now=now,
-                    reason=f"{gave_up}; last: {deferred.reason}",
-                    history=attempt.hops,
-                    next_attempt_at=None,
-                )
-                return
-            await queue.finish(
-                session,
+        if gave_up:
+            finish = Finish(
                 item.id,
-                lease_until=item.lease_until,
-                to_status=Status.PENDING,
-                now=now,
-                reason=f"deferred {deferred.seconds:.1f} s: {deferred.reason}",
-                next_attempt_at=retry_at,
+                item.lease_until,
+                Status.FAILED,
+                now,
+                f"{gave_up}; last: {deferred.reason}",
+                history=attempt.hops,
+                fields={"next_attempt_at": None},
             )
+        else:
+            finish = Finish(
+                item.id,
+                item.lease_until,
+                Status.PENDING,
+                now,
+                f"deferred {deferred.seconds:.1f} s: {deferred.reason}",
+                fields={"next_attempt_at": retry_at},
+            )
+        await self._writer.record(finish)
 
     def _observe(self, attempt: _Attempt, outcome: Outcome, now: datetime) -> None:
         metrics = self._metrics
@@ -337,17 +366,9 @@ class DeliveryService:
         else:
             status, reason = Status.FAILED, outcome.reason
             fields["next_attempt_at"] = None
-        async with self._db.transaction() as session:
-            recorded = await queue.finish(
-                session,
-                item.id,
-                lease_until=item.lease_until,
-                to_status=status,
-                now=now,
-                reason=reason,
-                history=attempt.hops,
-                **fields,
-            )
+        recorded = await self._writer.record(
+            Finish(item.id, item.lease_until, status, now, reason, attempt.hops, fields)
+        )
         if not recorded:
             logger.warning(
                 "notification %s: lease lost before recording %s (another worker has it)",

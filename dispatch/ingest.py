@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from dispatch.planner import PlannedNotification, Recipient, plan_notifications
 from dispatch.render import Renderer
 from dispatch.runtime_config import RuntimeConfig
 from dispatch.schemas import EventIn
+from dispatch.wakeup import lane_of
 from storage import directory, events, notifications
 from storage.database import Database
 from storage.directory import ManagerRecord
@@ -71,7 +72,7 @@ class EventIngestor:
         config: RuntimeConfig,
         renderer: Renderer,
         sms_available: bool,
-        on_queued: Callable[[], None] | None = None,
+        on_queued: Callable[[Collection[str]], None] | None = None,
     ) -> None:
         self._db = db
         self._config = config
@@ -211,8 +212,9 @@ class EventIngestor:
         )
 
     def _after_commit(self, event: EventIn, planned: Sequence[PlannedNotification]) -> None:
-        if self._on_queued is not None and any(item.status == "pending" for item in planned):
-            self._on_queued()
+        lanes = {lane_of(item.channel) for item in planned if item.status == "pending"}
+        if self._on_queued is not None and lanes:
+            self._on_queued(lanes)
         for item in planned:
             if item.status == "failed":
                 logger.warning(

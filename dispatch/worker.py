@@ -16,7 +16,8 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from dispatch.delivery import DeliveryService
+from dispatch.delivery import DeliveryService, Prepared
+from dispatch.wakeup import SMS_LANE, TELEGRAM_LANE
 from storage import queue
 from storage.database import Database, describe_db_error
 from storage.queue import ClaimedNotification
@@ -50,13 +51,19 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
 
+    @property
+    def lane(self) -> str | None:
+        """The wake-up lane of this worker (None: it takes every row)."""
+        if self._lane is None:
+            return None
+        return TELEGRAM_LANE if self._lane else SMS_LANE
+
     def wake(self) -> None:
         """New work may be due: look now rather than at the next poll."""
         self._wake.set()
 
     def start(self) -> None:
-        lane = "all" if self._lane is None else ("telegram" if self._lane else "sms")
-        self._task = asyncio.create_task(self._run(), name=f"vestnik-worker-{lane}")
+        self._task = asyncio.create_task(self._run(), name=f"vestnik-worker-{self.lane or 'all'}")
 
     async def stop(self, grace_seconds: float = 8.0) -> None:
         """Stop claiming; wait for in-flight work, then release what is left."""
@@ -96,28 +103,32 @@ class Worker:
             if free > 0:
                 self._wake.clear()
                 try:
-                    claimed = await self._claim(free)
+                    claimed, prepared = await self._claim(free)
                 except Exception as exc:
                     logger.warning("claiming failed: %s", describe_db_error(exc))
                     await self._sleep(ERROR_BACKOFF_SECONDS)
                     continue
                 for item in claimed:
-                    task = asyncio.create_task(self._deliver(item), name=f"deliver-{item.id}")
+                    task = asyncio.create_task(
+                        self._deliver(item, prepared), name=f"deliver-{item.id}"
+                    )
                     self._inflight[task] = item
                     task.add_done_callback(self._done)
             if len(claimed) == free and free > 0:
                 continue  # there may be more due right now
             await self._sleep(self._poll)
 
-    async def _claim(self, limit: int) -> list[ClaimedNotification]:
+    async def _claim(self, limit: int) -> tuple[list[ClaimedNotification], Prepared | None]:
         async with self._db.transaction() as session:
-            return await queue.claim_due(
+            claimed = await queue.claim_due(
                 session, now=utcnow(), lease=self._lease, limit=limit, telegram=self._lane
             )
+            prepared = await self._delivery.prepare(session, claimed) if claimed else None
+        return claimed, prepared
 
-    async def _deliver(self, item: ClaimedNotification) -> None:
+    async def _deliver(self, item: ClaimedNotification, prepared: Prepared | None) -> None:
         try:
-            await self._delivery.deliver(item)
+            await self._delivery.deliver(item, prepared)
             self.delivered += 1
         except asyncio.CancelledError:
             raise

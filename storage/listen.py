@@ -25,7 +25,11 @@ def _setter(event: asyncio.Event) -> Callable[[Any], None]:
 
 
 class Listener:
-    def __init__(self, url: str, on_notify: Callable[[], None], *, channel: str = QUEUE_CHANNEL):
+    def __init__(
+        self, url: str, on_notify: Callable[[str], None], *, channel: str = QUEUE_CHANNEL
+    ) -> None:
+        """`on_notify` gets each notification's payload ("" when the listener (re)connects:
+        whatever was notified meanwhile is not replayed, so everything may be due)."""
         parsed = make_url(url)
         self._dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         self._on_notify = on_notify
@@ -43,8 +47,8 @@ class Listener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _notified(self, *_args: Any) -> None:
-        self._on_notify()
+    def _notified(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._on_notify(payload)
 
     async def _run(self) -> None:
         delay = 0.5
@@ -57,7 +61,7 @@ class Listener:
                 await connection.add_listener(self._channel, self._notified)
                 delay = 0.5
                 # Wake once: notifications sent while we were not listening are not replayed.
-                self._on_notify()
+                self._on_notify("")
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lost.wait(), 30)

@@ -9,7 +9,7 @@ without a separate sweeper.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -143,6 +143,20 @@ async def claim_due(
     return claimed
 
 
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The end of one delivery attempt, to be recorded if the lease is still ours."""
+
+    notification_id: int
+    lease_until: datetime
+    to_status: str
+    now: datetime
+    reason: str | None
+    history: Sequence[Mapping[str, Any]] = ()
+    """Intermediate rows (e.g. the switch to the reserve route), written before the final one."""
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
 async def finish(
     session: AsyncSession,
     notification_id: int,
@@ -156,40 +170,55 @@ async def finish(
 ) -> bool:
     """Record the end of one delivery attempt, if the lease is still ours.
 
-    `history` holds intermediate rows (e.g. the switch to the reserve route) written before
-    the final status row. False when another worker took the row over (our lease expired):
-    then nothing is written.
+    False when another worker took the row over (our lease expired): then nothing is written.
     """
-    result = await session.execute(
-        update(_notifications)
-        .where(
-            _notifications.c.id == notification_id,
-            _notifications.c.status == Status.SENDING,
-            _notifications.c.lease_until == lease_until,
+    item = Finish(notification_id, lease_until, to_status, now, reason, history, fields)
+    return (await finish_many(session, [item]))[0]
+
+
+async def finish_many(session: AsyncSession, items: Sequence[Finish]) -> list[bool]:
+    """Record several attempts at once: one UPDATE per row, one INSERT for all history rows.
+
+    Each row changes only while it is still `sending` under the same lease; the result says,
+    per item, whether it did (False: another worker owns the row now, nothing was written).
+    """
+    recorded: list[bool] = []
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        result = await session.execute(
+            update(_notifications)
+            .where(
+                _notifications.c.id == item.notification_id,
+                _notifications.c.status == Status.SENDING,
+                _notifications.c.lease_until == item.lease_until,
+            )
+            .values(
+                status=item.to_status,
+                reason=item.reason,
+                updated_at=item.now,
+                lease_until=None,
+                **item.fields,
+            )
+            .returning(_notifications.c.channel)
         )
-        .values(status=to_status, reason=reason, updated_at=now, lease_until=None, **fields)
-        .returning(_notifications.c.channel)
-    )
-    row = result.one_or_none()
-    if row is None:
-        return False
-    rows = [
-        {"notification_id": notification_id, "at": now, "actor": WORKER_ACTOR, **item}
-        for item in history
-    ]
-    rows.append(
-        {
-            "notification_id": notification_id,
-            "at": now,
-            "from_status": Status.SENDING,
-            "to_status": to_status,
-            "actor": WORKER_ACTOR,
-            "reason": reason,
-            "channel": row.channel,
-        }
-    )
-    await session.execute(insert(_history), rows)
-    return True
+        row = result.one_or_none()
+        recorded.append(row is not None)
+        if row is None:
+            continue
+        common = {"notification_id": item.notification_id, "at": item.now, "actor": WORKER_ACTOR}
+        rows.extend({**common, **hop} for hop in item.history)
+        rows.append(
+            {
+                **common,
+                "from_status": Status.SENDING,
+                "to_status": item.to_status,
+                "reason": item.reason,
+                "channel": row.channel,
+            }
+        )
+    if rows:
+        await session.execute(insert(_history), rows)
+    return recorded
 
 
 async def release(
@@ -201,16 +230,15 @@ async def release(
     next_attempt_at: datetime | None = None,
 ) -> int:
     """Give leased rows back to the queue untouched (shutdown, local rate limit)."""
-    released = 0
-    for notification_id, lease_until in ids_and_leases:
-        if await finish(
-            session,
+    items = [
+        Finish(
             notification_id,
-            lease_until=lease_until,
-            to_status=Status.PENDING,
-            now=now,
-            reason=reason,
-            next_attempt_at=next_attempt_at or now,
-        ):
-            released += 1
-    return released
+            lease_until,
+            Status.PENDING,
+            now,
+            reason,
+            fields={"next_attempt_at": next_attempt_at or now},
+        )
+        for notification_id, lease_until in ids_and_leases
+    ]
+    return sum(await finish_many(session, items))
