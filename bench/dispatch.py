@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import latency_line  # noqa: E402
-from bot.app import WAKEUP, create_app  # noqa: E402
+from bot.app import DELIVERY, WAKEUP, create_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from handlers import signature  # noqa: E402
 from storage import migrate  # noqa: E402
@@ -112,14 +112,26 @@ async def throughput(args: argparse.Namespace) -> None:
         await server.start_server()
         server.app[WAKEUP]()
         delivered = lambda: len(telegram.sent) if args.telegram else len(gateway.sent)  # noqa: E731
+        first: float | None = None
         while delivered() < args.events:  # noqa: ASYNC110 - polling the fake's counter
-            await asyncio.sleep(0.01)
-        elapsed = time.perf_counter() - started
+            if first is None and delivered() > 0:
+                first, first_count = time.perf_counter(), delivered()
+            await asyncio.sleep(0.001)
+        finished = time.perf_counter()
+        writer = server.app[DELIVERY].writer
         await server.close()
     route = "telegram" if args.telegram else "sms"
+    elapsed = finished - started
     print(
         f"throughput:  {args.events} {route} notifications, {args.workers} workers, "
         f"{elapsed:.2f} s -> {args.events / elapsed:.0f} notifications/s (incl. start-up)"
+    )
+    if first is not None and finished > first:
+        steady = (args.events - first_count) / (finished - first)
+        print(f"steady:      {steady:.0f} notifications/s from the first send to the last")
+    print(
+        f"journal:     {writer.transactions} outcome transactions "
+        f"({args.events / max(1, writer.transactions):.1f} outcomes per commit)"
     )
 
 

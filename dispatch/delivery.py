@@ -130,6 +130,10 @@ class DeliveryService:
         self._policy = policy
         self._metrics = metrics
 
+    @property
+    def writer(self) -> OutcomeWriter:
+        return self._writer
+
     def provider_for(self, notify: NotifySettings) -> SmsProvider | None:
         if notify.sms_service is not None:
             return self._providers.get(notify.sms_service)

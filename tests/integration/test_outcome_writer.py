@@ -51,7 +51,7 @@ async def _statuses(db: Database) -> dict[str, int]:
         rows = await session.execute(
             select(Notification.status, func.count()).group_by(Notification.status)
         )
-        return {str(status): int(count) for status, count in rows.tuples()}
+        return {str(status): int(count) for status, count in rows.all()}
 
 
 async def test_a_burst_of_outcomes_shares_transactions(db: Database, database_url: str) -> None:
