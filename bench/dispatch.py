@@ -113,7 +113,7 @@ async def throughput(args: argparse.Namespace) -> None:
         server.app[WAKEUP]()
         delivered = lambda: len(telegram.sent) if args.telegram else len(gateway.sent)  # noqa: E731
         first: float | None = None
-        while delivered() < args.events:  # noqa: ASYNC110 - polling the fake's counter
+        while delivered() < args.events:  # polling the fake's counter
             if first is None and delivered() > 0:
                 first, first_count = time.perf_counter(), delivered()
             await asyncio.sleep(0.001)

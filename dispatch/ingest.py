@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.clients import save_client
 from dispatch.context import event_context
+from dispatch.group_commit import GroupCommit
 from dispatch.planner import PlannedNotification, Recipient, plan_notifications
 from dispatch.render import Renderer
 from dispatch.runtime_config import RuntimeConfig
@@ -62,6 +63,12 @@ class IngestResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    result: IngestResult
+    planned: Sequence[PlannedNotification]
+
+
 class EventIngestor:
     """Stores ERP events and the notifications they create."""
 
@@ -74,12 +81,12 @@ class EventIngestor:
         sms_available: bool,
         on_queued: Callable[[Collection[str]], None] | None = None,
     ) -> None:
-        self._db = db
         self._config = config
         self._renderer = renderer
         self._sms_available = sms_available
         self._on_queued = on_queued
         self._observers: list[Callable[[Sequence[NotificationSummary]], None]] = []
+        self._commits = GroupCommit(db, self._store_all, max_batch=100, name="ingest")
 
     def subscribe(self, observer: Callable[[Sequence[NotificationSummary]], None]) -> None:
         """Call `observer` with the notifications of every new event, after its commit
@@ -87,24 +94,48 @@ class EventIngestor:
         self._observers.append(observer)
 
     async def accept(self, event: EventIn, payload: dict[str, Any]) -> IngestResult:
-        """Store `event` once; a repeated `event_id` returns the first call's notifications."""
-        async with self._db.transaction() as session:
-            event_pk = await events.insert_event_if_new(
-                session,
-                event_id=event.event_id,
-                type_=event.type,
-                occurred_at=event.occurred_at,
-                client_id=event.client.id,
-                payload=payload,
-            )
-            if event_pk is None:
-                return await self._duplicate(session, event.event_id)
-            planned = await self._plan(session, event)
-            rows = [
-                {"event_pk": event_pk, "event_type": event.type, **item.as_row()}
-                for item in planned
-            ]
-            ids = await notifications.insert_notifications(session, rows, actor=ERP_ACTOR)
+        """Store `event` once; a repeated `event_id` returns the first call's notifications.
+
+        Returns once the event is committed. Events arriving together are stored in one
+        transaction (group commit), each exactly as if alone.
+        """
+        stored = await self._commits.submit((event, payload))
+        summaries = stored.result.notifications
+        if stored.result.duplicate:
+            return stored.result
+        self._after_commit(event, stored.planned)
+        if summaries:
+            for observer in self._observers:
+                try:
+                    observer(summaries)
+                except Exception:
+                    logger.exception("an ingest observer failed (the event is stored)")
+        return stored.result
+
+    async def _store_all(
+        self, session: AsyncSession, items: Sequence[tuple[EventIn, dict[str, Any]]]
+    ) -> list[_Stored]:
+        # In arrival order: a client's later event updates its card after the earlier one.
+        return [await self._store(session, event, payload) for event, payload in items]
+
+    async def _store(
+        self, session: AsyncSession, event: EventIn, payload: dict[str, Any]
+    ) -> _Stored:
+        event_pk = await events.insert_event_if_new(
+            session,
+            event_id=event.event_id,
+            type_=event.type,
+            occurred_at=event.occurred_at,
+            client_id=event.client.id,
+            payload=payload,
+        )
+        if event_pk is None:
+            return _Stored(await self._duplicate(session, event.event_id), ())
+        planned = await self._plan(session, event)
+        rows = [
+            {"event_pk": event_pk, "event_type": event.type, **item.as_row()} for item in planned
+        ]
+        ids = await notifications.insert_notifications(session, rows, actor=ERP_ACTOR)
         summaries = [
             NotificationSummary(
                 id=notification_id,
@@ -114,14 +145,8 @@ class EventIngestor:
             )
             for notification_id, item in zip(ids, planned, strict=True)
         ]
-        self._after_commit(event, planned)
-        if summaries:
-            for observer in self._observers:
-                try:
-                    observer(summaries)
-                except Exception:
-                    logger.exception("an ingest observer failed (the event is stored)")
-        return IngestResult(event_id=event.event_id, duplicate=False, notifications=summaries)
+        result = IngestResult(event_id=event.event_id, duplicate=False, notifications=summaries)
+        return _Stored(result, planned)
 
     async def _duplicate(self, session: AsyncSession, event_id: str) -> IngestResult:
         first = await events.get_event_by_event_id(session, event_id)

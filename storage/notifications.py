@@ -13,6 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Event, Notification, NotificationHistory
 from storage.types import utcnow
 
+_notifications = cast(Table, Notification.__table__)
+# Built once: SQLAlchemy then finds their compiled form by a constant cache key.
+_INSERT_RETURNING_IDS = insert(_notifications).returning(
+    _notifications.c.id, sort_by_parameter_order=True
+)
+_INSERT_HISTORY = insert(cast(Table, NotificationHistory.__table__))
+
 
 @dataclass(frozen=True, slots=True)
 class JournalFilter:
@@ -33,13 +40,10 @@ async def insert_notifications(
         return []
     now = utcnow()
     values = [{**row, "created_at": now, "updated_at": now} for row in rows]
-    table = cast(Table, Notification.__table__)
-    result = await session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), values
-    )
+    result = await session.execute(_INSERT_RETURNING_IDS, values)
     ids = [row[0] for row in result]
     await session.execute(
-        insert(cast(Table, NotificationHistory.__table__)),
+        _INSERT_HISTORY,
         [
             {
                 "notification_id": notification_id,

@@ -10,9 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 def insert_for(session: AsyncSession, table: Any) -> Any:
     """The dialect's own `insert()`, which has `on_conflict_do_nothing/update`."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return insert_of(dialect_of(session))(table)
+
+
+def insert_of(dialect: str) -> Any:
+    """The `insert` function of `dialect` (`postgresql` or `sqlite`)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def dialect_of(session: AsyncSession) -> str:
