@@ -30,7 +30,7 @@ from dispatch.retry import RetryPolicy
 from dispatch.runtime_config import RuntimeConfig
 from dispatch.wakeup import Wakeup
 from dispatch.worker import Worker
-from handlers import admin, erp, health, metrics, receipts, sms_admin
+from handlers import admin, erp, health, managers, metrics, receipts, sms_admin
 from handlers.context import HttpContext
 from handlers.errors import error_middleware
 from handlers.keys import DB, HTTP_CONTEXT, INGESTOR, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS
@@ -187,6 +187,7 @@ def create_app(
     app.add_routes(metrics.routes)
     app.add_routes(erp.routes)
     app.add_routes(admin.routes)
+    app.add_routes(managers.routes)
     app.add_routes(receipts.routes)
     app.add_routes(sms_admin.routes)
     return app

@@ -45,6 +45,7 @@ from dispatch.runtime_config import RuntimeConfig, SettingsRejected
 from dispatch.schemas import EventIn, Phone
 from handlers import openapi
 from handlers.errors import ApiError, validation_error
+from handlers.ids import card_id
 from handlers.jsonbody import parse_json
 from handlers.keys import DB, HTTP_CONTEXT, RENDERER, RUNTIME_CONFIG
 from handlers.net import is_loopback
@@ -259,35 +260,38 @@ def _event_code(request: web.Request) -> str:
     return code
 
 
-def encode_cursor(before_id: int) -> str:
-    """An opaque page token: where the next page of the journal starts."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{before_id}".encode()).decode().rstrip("=")
+def encode_cursor(before_id: int, prefix: str = _CURSOR_PREFIX) -> str:
+    """An opaque page token: where the next page of a list starts. Each list has its own
+    `prefix`, so a cursor of one list is refused by another instead of meaning a position
+    in a different table."""
+    return base64.urlsafe_b64encode(f"{prefix}{before_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
-    """The id a cursor stands for; ValueError when it is not one of ours."""
+def decode_cursor(cursor: str, prefix: str = _CURSOR_PREFIX) -> int:
+    """The id a cursor of the list with `prefix` stands for; ValueError when it is not one
+    of that list's."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("not a cursor returned by this API") from None
-    number = text.removeprefix(_CURSOR_PREFIX)
-    if not text.startswith(_CURSOR_PREFIX) or not re.fullmatch(r"[0-9]{1,19}", number):
-        raise ValueError("not a cursor returned by this API")
+        raise ValueError("not a cursor returned by this list") from None
+    number = text.removeprefix(prefix)
+    if not text.startswith(prefix) or not re.fullmatch(r"[0-9]{1,19}", number):
+        raise ValueError("not a cursor returned by this list")
     if not 0 < int(number) <= _MAX_ID:
-        raise ValueError("not a cursor returned by this API")
+        raise ValueError("not a cursor returned by this list")
     return int(number)
 
 
 # --------------------------------------------------------------------------- answers
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
 def history_json(row: NotificationHistory) -> dict[str, Any]:
     return {
-        "at": _iso(row.at),
+        "at": iso(row.at),
         "from_status": row.from_status,
         "to_status": row.to_status,
         "actor": row.actor,
@@ -317,10 +321,10 @@ def notification_json(entry: JournalEntry, *, with_history: bool = False) -> dic
         "attempts": row.attempts,
         "provider": row.provider,
         "provider_message_id": row.provider_message_id,
-        "created_at": _iso(row.created_at),
-        "updated_at": _iso(row.updated_at),
-        "sent_at": _iso(row.sent_at),
-        "delivered_at": _iso(row.delivered_at),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "sent_at": iso(row.sent_at),
+        "delivered_at": iso(row.delivered_at),
     }
     if with_history:
         item["history"] = [history_json(step) for step in entry.history]
@@ -372,8 +376,8 @@ def client_json(
         "category": client.category,
         "blocked": client.blocked,
         "telegram_linked": telegram_linked,
-        "created_at": _iso(client.created_at),
-        "updated_at": _iso(client.updated_at),
+        "created_at": iso(client.created_at),
+        "updated_at": iso(client.updated_at),
         "overrides": {
             row.event_type: {
                 "send": row.send,
@@ -612,13 +616,6 @@ async def preview_sms(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- clients
 
 
-def _client_id(request: web.Request) -> str:
-    client_id = request.match_info["id"]
-    if not 0 < len(client_id) <= 64:
-        raise ApiError(404, "not_found", "no such client")
-    return client_id
-
-
 async def _client_card(request: web.Request, client_id: str) -> dict[str, Any] | None:
     async with request.app[DB].sessions() as session:
         client = await directory.get_client(session, client_id)
@@ -668,7 +665,7 @@ async def _save_card(
 @routes.get("/api/v1/clients/{id}")
 @admin_only
 async def get_client(request: web.Request) -> web.Response:
-    client_id = _client_id(request)
+    client_id = card_id(request, "client")
     card = await _client_card(request, client_id)
     if card is None:
         raise ApiError(404, "not_found", f"client {client_id} does not exist")
@@ -679,9 +676,7 @@ async def get_client(request: web.Request) -> web.Response:
 @admin_only
 async def put_client(request: web.Request) -> web.Response:
     """Create or update a client card and its per-type overrides (201 when created)."""
-    client_id = request.match_info["id"]
-    if not 0 < len(client_id) <= 64:
-        raise ApiError(422, "validation_error", "a client id is 1 to 64 characters")
+    client_id = card_id(request, "client", creating=True)
     body = _validate(ClientPutIn, await json_body(request), "invalid client card")
     problems = _template_problems(request.app[RENDERER], body)
     if problems:

@@ -238,6 +238,72 @@ def _client_schemas(c: _Components) -> None:
     c.model(ClientPutIn, "ClientPut")
 
 
+def _manager_schemas(c: _Components) -> None:
+    """Managers and unmatched contacts (`handlers/managers.py`)."""
+    from handlers.managers import ManagerPutIn  # the views import this module to serve it
+
+    text = {"type": "string"}
+    when = {"type": "string", "format": "date-time"}
+    chat = _object(
+        {
+            "chat_id": {"type": "integer"},
+            "user_id": _nullable({"type": "integer"}),
+            "stopped": {"type": "boolean", "description": "The user sent /stop."},
+            "blocked": {"type": "boolean", "description": "The user blocked the bot."},
+            "linked_at": when,
+            "updated_at": when,
+        }
+    )
+    c.add(
+        "ManagerCard",
+        _object(
+            {
+                "id": text,
+                "name": text,
+                "phone": _nullable({**text, "description": "E.164"}),
+                "email": _nullable(text),
+                "is_admin": {
+                    "type": "boolean",
+                    "description": "Sees every client in the bot, gets the low-balance alerts "
+                    "and the chat messages of clients without a manager.",
+                },
+                "telegram_linked": {
+                    "type": "boolean",
+                    "description": "At least one chat is neither stopped nor blocked.",
+                },
+                "telegram_chats": {"type": "array", "items": chat},
+                "created_at": when,
+                "updated_at": when,
+            }
+        ),
+    )
+    c.model(ManagerPutIn, "ManagerPut")
+    c.add(
+        "UnmatchedContact",
+        _object(
+            {
+                "id": {"type": "integer"},
+                "chat_id": {"type": "integer"},
+                "user_id": _nullable({"type": "integer"}),
+                "phone": {**text, "description": "E.164, as shared."},
+                "name": _nullable({**text, "description": "The name on the Telegram contact."}),
+                "created_at": when,
+            }
+        ),
+    )
+    c.add(
+        "UnmatchedContactPage",
+        _object(
+            {
+                "items": {"type": "array", "items": _ref("UnmatchedContact")},
+                "next_cursor": _nullable(
+                    {"type": "string", "description": "Opaque; null on the last page."}
+                ),
+            }
+        ),
+    )
+
+
 def _event_schemas(c: _Components) -> None:
     from handlers.admin import NoteIn, SmsPreviewIn, StatusChangeIn
 
@@ -321,6 +387,7 @@ def _components() -> dict[str, Any]:
     _notification_schemas(c)
     _settings_schemas(c)
     _client_schemas(c)
+    _manager_schemas(c)
     _event_schemas(c)
     c.add("Health", _object({"status": {"type": "string", "const": "ok"}}))
     c.add(
@@ -605,6 +672,62 @@ def _settings_paths() -> dict[str, Any]:
     }
 
 
+def _manager_paths() -> dict[str, Any]:
+    manager_id = _path_param("id", "The ERP's manager id.", {"type": "string", "maxLength": 64})
+    page = [
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "Page size.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "required": False,
+            "description": "`next_cursor` of the previous page.",
+            "schema": {"type": "string"},
+        },
+    ]
+    return {
+        "/api/v1/managers/{id}": {
+            "get": _admin_op(
+                "getManager",
+                "A manager card with its linked Telegram chats.",
+                {"200": _answer("The manager.", _ref("ManagerCard"))},
+                tag="managers",
+                errors=("404",),
+                parameters=[manager_id],
+            ),
+            "put": _admin_op(
+                "putManager",
+                "Create or update a manager card; the fields given are set, the others kept. "
+                "`is_admin` is set only here: the ERP's events never change it.",
+                {
+                    "200": _answer("The manager after the change.", _ref("ManagerCard")),
+                    "201": _answer("The manager, created.", _ref("ManagerCard")),
+                },
+                tag="managers",
+                errors=("422",),
+                parameters=[manager_id],
+                body=_ref("ManagerPut"),
+            ),
+        },
+        "/api/v1/unmatched-contacts": {
+            "get": _admin_op(
+                "listUnmatchedContacts",
+                "Phones shared with the bot that matched no client or manager, newest first, "
+                "with cursor pagination.",
+                {"200": _answer("One page.", _ref("UnmatchedContactPage"))},
+                tag="managers",
+                errors=("422",),
+                parameters=page,
+            )
+        },
+    }
+
+
 def _delivery_paths() -> dict[str, Any]:
     provider_failed = _answer(
         "The SMS provider refused or failed (`provider_error`).", _ref("Error")
@@ -861,6 +984,7 @@ def document() -> dict[str, Any]:
         **_public_paths(),
         **_journal_paths(),
         **_settings_paths(),
+        **_manager_paths(),
         **_delivery_paths(),
         **_telegram_paths(),
     }
@@ -874,7 +998,16 @@ def document() -> dict[str, Any]:
         },
         "tags": [
             {"name": name}
-            for name in ("erp", "journal", "settings", "clients", "previews", "sms", "operations")
+            for name in (
+                "erp",
+                "journal",
+                "settings",
+                "clients",
+                "managers",
+                "previews",
+                "sms",
+                "operations",
+            )
         ],
         "paths": dict(sorted(paths.items())),
         "components": _components(),

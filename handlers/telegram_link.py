@@ -13,6 +13,7 @@ from aiohttp import web
 from dispatch import subscriptions
 from handlers.admin import admin_only
 from handlers.errors import ApiError
+from handlers.ids import card_id
 from handlers.keys import DB
 
 logger = logging.getLogger(__name__)
@@ -23,13 +24,6 @@ BOT_USERNAME = web.AppKey[Callable[[], Awaitable[str]]]("telegram_bot_username")
 """Set while the bot runs: returns the bot's username (getMe, cached by aiogram)."""
 
 T_ME = "https://t.me/"
-
-
-def _id(request: web.Request, what: str) -> str:
-    value = request.match_info["id"]
-    if not 0 < len(value) <= 64:
-        raise ApiError(404, "not_found", f"no such {what}")
-    return value
 
 
 async def _username(request: web.Request) -> str:
@@ -63,7 +57,7 @@ def _answer(
 @routes.get("/api/v1/clients/{id}/telegram-link")
 @admin_only
 async def client_telegram_link(request: web.Request) -> web.Response:
-    client_id = _id(request, "client")
+    client_id = card_id(request, "client")
     username = await _username(request)
     issued = await subscriptions.issue_link_token(request.app[DB], client_id=client_id)
     if issued is None:
@@ -77,7 +71,7 @@ async def client_telegram_link(request: web.Request) -> web.Response:
 @routes.get("/api/v1/managers/{id}/telegram-link")
 @admin_only
 async def manager_telegram_link(request: web.Request) -> web.Response:
-    manager_id = _id(request, "manager")
+    manager_id = card_id(request, "manager")
     username = await _username(request)
     issued = await subscriptions.issue_link_token(request.app[DB], manager_id=manager_id)
     if issued is None:

@@ -33,6 +33,7 @@ _tokens = cast(Table, LinkToken.__table__)
 _updates = cast(Table, TelegramUpdate.__table__)
 _messages = cast(Table, ChatMessage.__table__)
 _prompts = cast(Table, ManagerPrompt.__table__)
+_unmatched = cast(Table, UnmatchedContact.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +250,44 @@ async def admin_ids(session: AsyncSession) -> list[str]:
     return [row.id for row in result]
 
 
+@dataclass(frozen=True, slots=True)
+class UnmatchedContactRecord:
+    id: int
+    chat_id: int
+    user_id: int | None
+    phone: str
+    name: str | None
+    created_at: datetime
+
+
+async def list_unmatched_contacts(
+    session: AsyncSession, *, before_id: int | None, limit: int
+) -> list[UnmatchedContactRecord]:
+    """Newest first (by id, which only grows); `before_id` continues a previous page."""
+    statement = select(
+        _unmatched.c.id,
+        _unmatched.c.chat_id,
+        _unmatched.c.user_id,
+        _unmatched.c.phone,
+        _unmatched.c.name,
+        _unmatched.c.created_at,
+    )
+    if before_id is not None:
+        statement = statement.where(_unmatched.c.id < before_id)
+    result = await session.execute(statement.order_by(_unmatched.c.id.desc()).limit(limit))
+    return [
+        UnmatchedContactRecord(
+            id=row.id,
+            chat_id=row.chat_id,
+            user_id=row.user_id,
+            phone=row.phone,
+            name=row.name,
+            created_at=row.created_at,
+        )
+        for row in result
+    ]
+
+
 async def record_unmatched_contact(
     session: AsyncSession,
     *,
@@ -259,7 +298,7 @@ async def record_unmatched_contact(
     now: datetime,
 ) -> None:
     await session.execute(
-        insert(cast(Table, UnmatchedContact.__table__)).values(
+        insert(_unmatched).values(
             chat_id=chat_id, user_id=user_id, phone=phone, name=name, created_at=now
         )
     )

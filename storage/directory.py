@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Client, ClientTypeSetting, Manager, TelegramLink
 from storage.types import utcnow
-from storage.upsert import insert_for
+from storage.upsert import dialect_of, insert_for, insert_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,42 +44,20 @@ _CLIENT_COLUMNS = (
     _clients.c.blocked,
     _clients.c.created_at,
 )
-_MANAGER_COLUMNS = (_managers.c.id, _managers.c.name, _managers.c.phone)
+_MANAGER_COLUMNS = (_managers.c.id, _managers.c.name, _managers.c.phone, _managers.c.created_at)
 
 
 async def upsert_manager(session: AsyncSession, values: Mapping[str, Any]) -> ManagerRecord:
     """Insert the manager or update the fields given in `values` (which holds `id`)."""
-    now = utcnow()
-    changes = {key: value for key, value in values.items() if key != "id"}
-    statement = (
-        insert_for(session, _managers)
-        .values(**values, created_at=now, updated_at=now)
-        .on_conflict_do_update(
-            index_elements=[_managers.c.id], set_={**changes, "updated_at": now}
-        )
-        .returning(*_MANAGER_COLUMNS)
-    )
-    row = (await session.execute(statement)).one()
+    row, _ = await _upsert(session, _managers, values)
     return ManagerRecord(id=row.id, name=row.name, phone=row.phone)
 
 
 async def upsert_client(
     session: AsyncSession, values: Mapping[str, Any]
 ) -> tuple[ClientRecord, bool]:
-    """Insert the client or update the fields given; returns the row and whether it is new.
-
-    One statement: an inserted row keeps `created_at` equal to this call's timestamp, an
-    updated one keeps its older value, which tells the two apart on both dialects.
-    """
-    now = utcnow()
-    changes = {key: value for key, value in values.items() if key != "id"}
-    statement = (
-        insert_for(session, _clients)
-        .values(**values, created_at=now, updated_at=now)
-        .on_conflict_do_update(index_elements=[_clients.c.id], set_={**changes, "updated_at": now})
-        .returning(*_CLIENT_COLUMNS)
-    )
-    row = (await session.execute(statement)).one()
+    """Insert the client or update the fields given; returns the row and whether it is new."""
+    row, created = await _upsert(session, _clients, values)
     record = ClientRecord(
         id=row.id,
         name=row.name,
@@ -86,7 +66,35 @@ async def upsert_client(
         category=row.category,
         blocked=row.blocked,
     )
-    return record, row.created_at == now
+    return record, created
+
+
+async def _upsert(
+    session: AsyncSession, table: Any, values: Mapping[str, Any]
+) -> tuple[Any, bool]:
+    """INSERT … ON CONFLICT (id) DO UPDATE of the columns in `values`; (row, inserted).
+
+    One statement: an inserted row keeps `created_at` equal to this call's timestamp, an
+    updated one keeps its older value, which tells the two apart on both dialects.
+    """
+    now = utcnow()
+    statement = _upsert_statement(dialect_of(session), table.name, tuple(sorted(values)))
+    row = (
+        await session.execute(statement, {**values, "created_at": now, "updated_at": now})
+    ).one()
+    return row, row.created_at == now
+
+
+@functools.lru_cache(maxsize=128)
+def _upsert_statement(dialect: str, table_name: str, columns: tuple[str, ...]) -> Any:
+    """Built once per dialect, table and set of given columns: the values come as
+    parameters, so SQLAlchemy reuses the compiled statement for every event."""
+    table = _clients if table_name == Client.__tablename__ else _managers
+    statement = insert_of(dialect)(table)
+    changed = {column: statement.excluded[column] for column in columns if column != "id"}
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.id], set_={**changed, "updated_at": statement.excluded.updated_at}
+    ).returning(*(_CLIENT_COLUMNS if table is _clients else _MANAGER_COLUMNS))
 
 
 async def get_manager_record(session: AsyncSession, manager_id: str) -> ManagerRecord | None:
@@ -255,10 +263,74 @@ async def set_chat_flags(session: AsyncSession, chat_id: int, **flags: bool) -> 
 
 async def update_client(session: AsyncSession, client_id: str, changes: Mapping[str, Any]) -> bool:
     """Set the given fields of an existing client; False when there is no such client."""
+    return await _update_card(session, Client, client_id, changes)
+
+
+async def _update_card(
+    session: AsyncSession,
+    model: type[Client] | type[Manager],
+    card_id: str,
+    changes: Mapping[str, Any],
+) -> bool:
     result = await session.execute(
-        update(Client)
-        .where(Client.id == client_id)
+        update(model)
+        .where(model.id == card_id)
         .values(**changes, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLinkRecord:
+    """One Telegram chat linked to a client or manager, as the admin API shows it."""
+
+    chat_id: int
+    user_id: int | None
+    stopped: bool
+    blocked: bool
+    linked_at: datetime
+    updated_at: datetime
+
+
+async def manager_chat_links(session: AsyncSession, manager_id: str) -> list[ChatLinkRecord]:
+    """Every chat linked to the manager, usable or not, oldest link first."""
+    links = TelegramLink.__table__
+    result = await session.execute(
+        select(
+            links.c.chat_id,
+            links.c.user_id,
+            links.c.stopped,
+            links.c.blocked,
+            links.c.created_at,
+            links.c.updated_at,
+        )
+        .where(links.c.manager_id == manager_id)
+        .order_by(links.c.id)
+    )
+    return [
+        ChatLinkRecord(
+            chat_id=row.chat_id,
+            user_id=row.user_id,
+            stopped=bool(row.stopped),
+            blocked=bool(row.blocked),
+            linked_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        for row in result
+    ]
+
+
+async def update_manager(
+    session: AsyncSession, manager_id: str, changes: Mapping[str, Any]
+) -> bool:
+    """Set the given fields of an existing manager; False when there is no such manager."""
+    return await _update_card(session, Manager, manager_id, changes)
+
+
+async def save_manager(session: AsyncSession, values: Mapping[str, Any]) -> bool:
+    """Insert the manager or set the fields given (`values` holds `id` and `name`); True
+    when this inserted it. One statement, so two admins creating the same manager at once
+    cannot collide."""
+    _, created = await _upsert(session, _managers, values)
+    return created

@@ -808,6 +808,21 @@ async def test_unknown_client_is_404(service: Service) -> None:
     assert_error(body, "not_found")
 
 
+async def test_client_ids_that_cannot_exist_are_refused_not_500(service: Service) -> None:
+    # A NUL in the path once reached PostgreSQL, which refused the query: a 500.
+    for client_id in ("C-%00", "C" * 65):
+        status, body = await service.admin("GET", f"/api/v1/clients/{client_id}")
+        assert status == 404
+        assert_error(body, "not_found")
+        status, body = await service.admin("GET", f"/api/v1/clients/{client_id}/telegram-link")
+        assert status == 404
+        status, body = await service.admin(
+            "PUT", f"/api/v1/clients/{client_id}", json_body={"name": "Кто-то"}
+        )
+        assert status == 422
+        assert_error(body, "validation_error")
+
+
 async def test_client_opt_out_suppresses_that_type_only(service: Service) -> None:
     await post(service, event_id="erp-before")  # the ERP introduces the client
     status, body = await service.admin(
