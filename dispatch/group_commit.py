@@ -41,14 +41,21 @@ class _Waiting(Generic[T, R]):
 
 class GroupCommit(Generic[T, R]):
     def __init__(
-        self, db: Database, write: BatchWrite[T, R], *, max_batch: int = 200, name: str
+        self,
+        db: Database,
+        write: BatchWrite[T, R],
+        *,
+        max_batch: int = 200,
+        flushers: int = 1,
+        name: str,
     ) -> None:
         self._db = db
         self._write_batch = write
         self._max_batch = max_batch
         self._name = name
         self._waiting: list[_Waiting[T, R]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._max_flushers = flushers
         self.transactions = 0
         """Transactions committed so far (for tests and benchmarks)."""
 
@@ -60,8 +67,12 @@ class GroupCommit(Generic[T, R]):
         # reported a second time as "never retrieved".
         future.add_done_callback(_consume)
         self._waiting.append(_Waiting(item, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name=f"vestnik-{self._name}")
+        # A flusher that has just returned is done at once, but leaves the set only when its
+        # callbacks run: count the running ones, or a lone item could wait for a next one.
+        self._flushers = {task for task in self._flushers if not task.done()}
+        if len(self._flushers) < self._max_flushers:
+            task = asyncio.create_task(self._flush(), name=f"vestnik-{self._name}")
+            self._flushers.add(task)
         # Shielded: a caller cancelled mid-write must not cancel its batch-mates' write.
         return await asyncio.shield(future)
 

@@ -15,12 +15,12 @@ from dispatch.context import event_context
 from dispatch.group_commit import GroupCommit
 from dispatch.planner import PlannedNotification, Recipient, plan_notifications
 from dispatch.render import Renderer
-from dispatch.runtime_config import RuntimeConfig
-from dispatch.schemas import EventIn
+from dispatch.runtime_config import EffectiveConfig, RuntimeConfig
+from dispatch.schemas import EventIn, ManagerIn
 from dispatch.wakeup import lane_of
 from storage import directory, events, notifications
 from storage.database import Database
-from storage.directory import ManagerRecord
+from storage.directory import ClientRecord, ManagerRecord
 from storage.models import Notification
 from storage.types import utcnow
 
@@ -69,6 +69,22 @@ class _Stored:
     planned: Sequence[PlannedNotification]
 
 
+def _manager_of(event: EventIn) -> ManagerIn:
+    assert event.manager is not None
+    return event.manager
+
+
+def _client_values(event: EventIn, manager: ManagerRecord | None) -> dict[str, Any]:
+    """The client card fields this event gives (the event's manager is the client's
+    responsible one unless the client names another)."""
+    values = event.client.model_dump(exclude_unset=True)
+    if values.get("blocked", False) is None:
+        del values["blocked"]  # null: not given (the card keeps its value)
+    if manager is not None and values.get("manager_id") is None:
+        values["manager_id"] = manager.id
+    return values
+
+
 class EventIngestor:
     """Stores ERP events and the notifications they create."""
 
@@ -80,13 +96,27 @@ class EventIngestor:
         renderer: Renderer,
         sms_available: bool,
         on_queued: Callable[[Collection[str]], None] | None = None,
+        flushers: int = 1,
     ) -> None:
+        """`flushers`: how many batches may be written at once, each on its own connection
+        (round trips of one overlap the Python work of the others)."""
         self._config = config
         self._renderer = renderer
         self._sms_available = sms_available
         self._on_queued = on_queued
         self._observers: list[Callable[[Sequence[NotificationSummary]], None]] = []
-        self._commits = GroupCommit(db, self._store_all, max_batch=100, name="ingest")
+        self._commits = GroupCommit(
+            db,
+            self._store_all,
+            max_batch=100,
+            flushers=int(__import__("os").environ.get("FLUSHERS", "1")),
+            name="ingest",
+        )
+
+    @property
+    def transactions(self) -> int:
+        """Transactions that stored events so far (for tests and benchmarks)."""
+        return self._commits.transactions
 
     def subscribe(self, observer: Callable[[Sequence[NotificationSummary]], None]) -> None:
         """Call `observer` with the notifications of every new event, after its commit
@@ -115,23 +145,61 @@ class EventIngestor:
     async def _store_all(
         self, session: AsyncSession, items: Sequence[tuple[EventIn, dict[str, Any]]]
     ) -> list[_Stored]:
-        # In arrival order: a client's later event updates its card after the earlier one.
-        return [await self._store(session, event, payload) for event, payload in items]
+        """Store a batch of events in the current transaction, each as if alone.
 
-    async def _store(
-        self, session: AsyncSession, event: EventIn, payload: dict[str, Any]
+        The rows that concurrent transactions may both lock (an event id, a manager, a
+        client) are written in phases, each in key order: events, then managers, then
+        clients. Every batch of every replica takes its locks in the same global order, so
+        two batches sharing managers wait for each other instead of deadlocking. Within a
+        key, arrival order is kept (sorts are stable): a client's later event updates its
+        card after the earlier one, and each event plans with the card as its own upsert
+        left it.
+        """
+        effective = await self._config.current(session)
+        arrivals = range(len(items))
+        event_pks: dict[int, int | None] = {}
+        for i in sorted(arrivals, key=lambda i: items[i][0].event_id):
+            event, payload = items[i]
+            event_pks[i] = await events.insert_event_if_new(
+                session,
+                event_id=event.event_id,
+                type_=event.type,
+                occurred_at=event.occurred_at,
+                client_id=event.client.id,
+                payload=payload,
+            )
+        new = [i for i in arrivals if event_pks[i] is not None]
+
+        managers: dict[int, ManagerRecord] = {}
+        with_manager = [i for i in new if items[i][0].manager is not None]
+        for i in sorted(with_manager, key=lambda i: _manager_of(items[i][0]).id):
+            values = _manager_of(items[i][0]).model_dump(exclude_unset=True)
+            managers[i] = await directory.upsert_manager(session, values)
+
+        clients: dict[int, tuple[ClientRecord, bool]] = {}
+        for i in sorted(new, key=lambda i: items[i][0].client.id):
+            values = _client_values(items[i][0], managers.get(i))
+            clients[i] = await save_client(session, values, effective)
+
+        stored: dict[int, _Stored] = {}
+        for i in new:
+            event = items[i][0]
+            client, created = clients[i]
+            planned = await self._plan(session, event, effective, managers.get(i), client, created)
+            stored[i] = await self._insert(session, event, event_pks[i], planned)
+        # Last: a repeat of an event stored earlier in this batch finds its notifications.
+        for i in arrivals:
+            if i not in stored:
+                stored[i] = _Stored(await self._duplicate(session, items[i][0].event_id), ())
+        return [stored[i] for i in arrivals]
+
+    async def _insert(
+        self,
+        session: AsyncSession,
+        event: EventIn,
+        event_pk: int | None,
+        planned: Sequence[PlannedNotification],
     ) -> _Stored:
-        event_pk = await events.insert_event_if_new(
-            session,
-            event_id=event.event_id,
-            type_=event.type,
-            occurred_at=event.occurred_at,
-            client_id=event.client.id,
-            payload=payload,
-        )
-        if event_pk is None:
-            return _Stored(await self._duplicate(session, event.event_id), ())
-        planned = await self._plan(session, event)
         rows = [
             {"event_pk": event_pk, "event_type": event.type, **item.as_row()} for item in planned
         ]
@@ -157,23 +225,18 @@ class EventIngestor:
             notifications=[NotificationSummary.of(row) for row in rows],
         )
 
-    async def _plan(self, session: AsyncSession, event: EventIn) -> list[PlannedNotification]:
-        """Upsert the directory from the event, then plan who gets what."""
-        effective = await self._config.current(session)
+    async def _plan(
+        self,
+        session: AsyncSession,
+        event: EventIn,
+        effective: EffectiveConfig,
+        manager: ManagerRecord | None,
+        client: ClientRecord,
+        created: bool,
+    ) -> list[PlannedNotification]:
+        """Plan who gets what, with the directory as this event's upserts left it."""
         type_settings = effective.event_type(event.type)
         catalogue = EVENT_TYPES[event.type]
-
-        manager: ManagerRecord | None = None
-        if event.manager is not None:
-            manager = await directory.upsert_manager(
-                session, event.manager.model_dump(exclude_unset=True)
-            )
-        client_values = event.client.model_dump(exclude_unset=True)
-        if client_values.get("blocked", False) is None:
-            del client_values["blocked"]  # null: not given (the card keeps its value)
-        if manager is not None and client_values.get("manager_id") is None:
-            client_values["manager_id"] = manager.id
-        client, created = await save_client(session, client_values, effective)
 
         manager_problem = None
         if client.manager_id is None:

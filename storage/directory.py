@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Client, ClientTypeSetting, Manager, TelegramLink
@@ -119,13 +119,15 @@ async def init_client_type_settings(
         {"client_id": client_id, "event_type": code, "send": send, "updated_at": now}
         for code, send in sends.items()
     ]
+    # executemany with one statement built once, not a 16-row VALUES compiled every time
+    await session.execute(_insert_type_settings(dialect_of(session)), rows)
+
+
+@functools.lru_cache(maxsize=2)
+def _insert_type_settings(dialect: str) -> Any:
     table = ClientTypeSetting.__table__
-    # executemany with one cached statement, not a 16-row VALUES compiled every time
-    await session.execute(
-        insert_for(session, table).on_conflict_do_nothing(
-            index_elements=[table.c.client_id, table.c.event_type]
-        ),
-        rows,
+    return insert_of(dialect)(table).on_conflict_do_nothing(
+        index_elements=[table.c.client_id, table.c.event_type]
     )
 
 
@@ -139,15 +141,20 @@ async def get_type_override(
     session: AsyncSession, client_id: str, event_type: str
 ) -> tuple[bool | None, str | None, str | None] | None:
     """(send, template_client, template_manager) of one client and type, or None."""
-    table = ClientTypeSetting.__table__
     row = (
-        await session.execute(
-            select(table.c.send, table.c.template_client, table.c.template_manager).where(
-                table.c.client_id == client_id, table.c.event_type == event_type
-            )
-        )
+        await session.execute(_TYPE_OVERRIDE, {"client_id": client_id, "event_type": event_type})
     ).one_or_none()
     return None if row is None else (row.send, row.template_client, row.template_manager)
+
+
+_type_settings = ClientTypeSetting.__table__
+# Built once (as the per-event statements below): parameters instead of literal values.
+_TYPE_OVERRIDE = select(
+    _type_settings.c.send, _type_settings.c.template_client, _type_settings.c.template_manager
+).where(
+    _type_settings.c.client_id == bindparam("client_id"),
+    _type_settings.c.event_type == bindparam("event_type"),
+)
 
 
 async def list_client_type_settings(
@@ -198,18 +205,11 @@ async def usable_chats(
     session: AsyncSession, *, client_id: str | None, manager_id: str | None
 ) -> tuple[list[int], list[int]]:
     """The usable chats of a client and of a manager, in one query."""
-    links = TelegramLink.__table__
-    wanted = []
-    if client_id is not None:
-        wanted.append(links.c.client_id == client_id)
-    if manager_id is not None:
-        wanted.append(links.c.manager_id == manager_id)
-    if not wanted:
+    if client_id is None and manager_id is None:
         return [], []
     result = await session.execute(
-        select(links.c.chat_id, links.c.client_id)
-        .where(or_(*wanted), links.c.stopped.is_(False), links.c.blocked.is_(False))
-        .order_by(links.c.id)
+        _usable_chats_statement(client_id is not None, manager_id is not None),
+        {"client_id": client_id, "manager_id": manager_id},
     )
     client_chats: list[int] = []
     manager_chats: list[int] = []
@@ -219,6 +219,21 @@ async def usable_chats(
         else:
             manager_chats.append(chat_id)
     return client_chats, manager_chats
+
+
+@functools.lru_cache(maxsize=4)
+def _usable_chats_statement(of_client: bool, of_manager: bool) -> Any:
+    links = TelegramLink.__table__
+    wanted = []
+    if of_client:
+        wanted.append(links.c.client_id == bindparam("client_id"))
+    if of_manager:
+        wanted.append(links.c.manager_id == bindparam("manager_id"))
+    return (
+        select(links.c.chat_id, links.c.client_id)
+        .where(or_(*wanted), links.c.stopped.is_(False), links.c.blocked.is_(False))
+        .order_by(links.c.id)
+    )
 
 
 async def link_chat(
