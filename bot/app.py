@@ -28,12 +28,21 @@ from dispatch.metrics import Metrics
 from dispatch.render import Renderer
 from dispatch.retry import RetryPolicy
 from dispatch.runtime_config import RuntimeConfig
+from dispatch.status_changes import StatusChanges
 from dispatch.wakeup import Wakeup
 from dispatch.worker import Worker
 from handlers import admin, erp, health, managers, metrics, receipts, sms_admin
 from handlers.context import HttpContext
 from handlers.errors import error_middleware
-from handlers.keys import DB, HTTP_CONTEXT, INGESTOR, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS
+from handlers.keys import (
+    DB,
+    HTTP_CONTEXT,
+    INGESTOR,
+    RENDERER,
+    RUNTIME_CONFIG,
+    SMS_PROVIDERS,
+    STATUS_CHANGES,
+)
 from handlers.metrics import METRICS
 from storage import migrate
 from storage.database import create_database
@@ -77,6 +86,7 @@ def create_app(
     )
 
     app[METRICS] = Metrics()
+    app[STATUS_CHANGES] = StatusChanges()
     wakeup = Wakeup()
     app[WAKEUP] = wakeup
     wake: Callable[[], None] = wakeup

@@ -11,7 +11,7 @@ Several replicas may run the same jobs: each run first claims its time slot,
 | job | interval setting (default) | does |
 | --- | --- | --- |
 | `balance` | `balance_check_seconds` (600) | reads, stores and alerts on the SMS balance |
-| `receipts` | `receipt_poll_seconds` (300) | polls providers' status endpoints for sent SMS |
+| `receipts` | `receipt_poll_seconds` (300) | early receipts; polls status endpoints for sent SMS |
 | `email` | `email_retry_seconds` (60) | sends e-mails left in the outbox (SMTP was down) |
 | `retention` | `housekeeping_seconds` (3600) | deletes journal rows older than `retention_days` |
 | `expire_confirmations` | `confirmation_check_seconds` (300) | cancels stale confirmations |
@@ -42,7 +42,7 @@ from dispatch.balance import BalanceMonitor
 from dispatch.email import Mailer
 from dispatch.housekeeping import Housekeeping
 from dispatch.receipts import poll_receipts
-from handlers.keys import DB, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS
+from handlers.keys import DB, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
 from storage import jobs
 from storage.database import Database, describe_db_error
 from storage.types import utcnow
@@ -118,7 +118,7 @@ class AppScheduler:
             mailer=self.mailer,
             failures_before_alert=scheduler.balance_failures_before_alert,
         )
-        housekeeping = Housekeeping(db=db, settings=scheduler)
+        housekeeping = Housekeeping(db=db, settings=scheduler, on_changed=app[STATUS_CHANGES])
         mailer = self.mailer
 
         async def receipts(now: datetime) -> dict[str, Any]:
@@ -127,6 +127,7 @@ class AppScheduler:
                 "applied": tally.applied,
                 "unknown": tally.unknown,
                 "in_progress": tally.in_progress,
+                "parked": tally.parked,
             }
 
         async def email(now: datetime) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from dispatch.manager_prompts import ManagerPrompts
 from handlers import admin, bot_chat, bot_client, bot_manager, telegram_link
 from handlers.bot_middlewares import IdentityMiddleware, InFlight, UpdateDedup
 from handlers.errors import error_response
-from handlers.keys import DB, INGESTOR, RUNTIME_CONFIG, SMS_PROVIDERS
+from handlers.keys import DB, INGESTOR, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +165,7 @@ class TelegramBot:
             sms_providers=app[SMS_PROVIDERS],
         )
         app[INGESTOR].subscribe(prompts.on_ingested)
+        app[STATUS_CHANGES].subscribe(prompts.on_status_changed)
 
         async def username() -> str:
             me = await bot.me()
@@ -183,6 +184,7 @@ class TelegramBot:
             await self._stop_polling()
             if not await self._in_flight.drain(DRAIN_SECONDS):
                 logger.warning("telegram updates still in hand after %s s", DRAIN_SECONDS)
+            app[STATUS_CHANGES].unsubscribe(prompts.on_status_changed)
             await prompts.close()
             self.bot = None
 

@@ -15,7 +15,7 @@ job) loses one batch at most and the next run carries on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,9 +37,17 @@ BatchDelete = Callable[[AsyncSession, datetime, int], Awaitable[int]]
 
 
 class Housekeeping:
-    def __init__(self, *, db: Database, settings: SchedulerSettings) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: SchedulerSettings,
+        on_changed: Callable[[Sequence[int]], None] | None = None,
+    ) -> None:
+        """`on_changed` hears the ids of notifications this changed (after the commit)."""
         self._db = db
         self._settings = settings
+        self._on_changed = on_changed
 
     async def retention(self, now: datetime) -> dict[str, int]:
         """Delete what is older than its keep time; returns the rows deleted per table."""
@@ -97,6 +105,7 @@ class Housekeeping:
         reason = f"not confirmed within {hours} h: cancelled by the scheduler"
         expired = 0
         while True:
+            changed_ids: list[int] = []
             async with self._db.transaction() as session:
                 ids = await jobs.stale_confirmation_ids(
                     session,
@@ -113,7 +122,11 @@ class Housekeeping:
                         actor=ACTOR,
                         reason=reason,
                     )
-                    expired += changed is not None
+                    if changed is not None:
+                        changed_ids.append(notification_id)
+            expired += len(changed_ids)
+            if self._on_changed is not None:
+                self._on_changed(changed_ids)
             if len(ids) < EXPIRY_BATCH:
                 break
         if expired:

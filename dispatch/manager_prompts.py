@@ -110,6 +110,22 @@ class ManagerPrompts:
         if ids:
             self.spawn(self.prompt(ids))
 
+    def on_status_changed(self, notification_ids: Sequence[int]) -> None:
+        """Status-change listener (manual actions in the admin API, expiry): edit the
+        prompts about those notifications in the background."""
+        self.spawn(self._settle_all(notification_ids))
+
+    async def _settle_all(self, notification_ids: Sequence[int]) -> None:
+        for notification_id in notification_ids:
+            try:
+                await self.settle(notification_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception(
+                    "editing the prompts about notification %s failed", notification_id
+                )
+
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dispatch.channels.sms.base import DeliveryState, ProviderError, Receipt, SmsProvider
-from storage import notifications
+from storage import notifications, parked_receipts
 from storage.database import Database
+from storage.parked_receipts import Parked
 from storage.statuses import Status
 from storage.types import utcnow
 
@@ -21,18 +22,38 @@ POLL_BATCH = 100
 _FINAL = {DeliveryState.DELIVERED: Status.DELIVERED, DeliveryState.FAILED: Status.FAILED}
 
 
+PARKED_MAX_AGE = timedelta(hours=48)
+PARKED_BATCH = 500
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiptTally:
     applied: int = 0
     unknown: int = 0
+    """For a message that is already final, or was never ours."""
     in_progress: int = 0
+    parked: int = 0
+    """For a message id no notification carries yet: kept for the receipts job."""
+
+    def __add__(self, other: ReceiptTally) -> ReceiptTally:
+        return ReceiptTally(
+            applied=self.applied + other.applied,
+            unknown=self.unknown + other.unknown,
+            in_progress=self.in_progress + other.in_progress,
+            parked=self.parked + other.parked,
+        )
 
 
 async def apply_receipts(
     db: Database, provider: str, receipts: Iterable[Receipt], *, actor: str
 ) -> ReceiptTally:
-    """Record final delivery states; unknown ids and in-progress states change nothing."""
-    applied = unknown = in_progress = 0
+    """Record final delivery states; in-progress states change nothing.
+
+    A final state for a message id no notification carries yet is parked: the provider may
+    have answered before the worker's "sent" row was committed. The receipts job applies it
+    later (`retry_parked`).
+    """
+    applied = unknown = in_progress = parked = 0
     now = utcnow()
     async with db.transaction() as session:
         for receipt in receipts:
@@ -52,22 +73,74 @@ async def apply_receipts(
                 actor=actor,
                 now=now,
             )
-            if updated is None:
-                unknown += 1
+            if updated is not None:
+                applied += 1
+            elif not await parked_receipts.is_known(
+                session, provider, receipt.provider_message_id
+            ):
+                parked += 1
+                await parked_receipts.park(
+                    session,
+                    Parked(provider, receipt.provider_message_id, status, reason, actor, now),
+                )
                 logger.info(
-                    "receipt from %s for unknown or final message %s (%s)",
+                    "receipt from %s for message %s (%s) before its send was recorded: parked",
                     provider,
                     receipt.provider_message_id,
                     receipt.state.value,
                 )
             else:
+                unknown += 1
+                logger.info(
+                    "receipt from %s for message %s (%s), which is already final",
+                    provider,
+                    receipt.provider_message_id,
+                    receipt.state.value,
+                )
+    return ReceiptTally(applied=applied, unknown=unknown, in_progress=in_progress, parked=parked)
+
+
+async def retry_parked(db: Database, *, now: datetime | None = None) -> ReceiptTally:
+    """Apply parked receipts whose notification now carries the provider's id; drop those
+    that are moot (the notification is final already) or older than `PARKED_MAX_AGE`."""
+    now = now or utcnow()
+    applied = unknown = waiting = 0
+    async with db.transaction() as session:
+        done: list[tuple[str, str]] = []
+        for receipt in await parked_receipts.oldest(session, limit=PARKED_BATCH):
+            key = (receipt.provider, receipt.provider_message_id)
+            updated = await notifications.apply_receipt(
+                session,
+                provider=receipt.provider,
+                provider_message_id=receipt.provider_message_id,
+                to_status=receipt.status,
+                reason=receipt.reason,
+                actor=receipt.actor,
+                now=now,
+            )
+            if updated is not None:
                 applied += 1
-    return ReceiptTally(applied=applied, unknown=unknown, in_progress=in_progress)
+                done.append(key)
+            elif await parked_receipts.is_known(session, *key):
+                unknown += 1
+                done.append(key)
+            elif now - receipt.received_at > PARKED_MAX_AGE:
+                unknown += 1
+                done.append(key)
+                logger.warning(
+                    "receipt from %s for message %s dropped: no notification carries that id",
+                    *key,
+                )
+            else:
+                waiting += 1
+        await parked_receipts.forget(session, done)
+    return ReceiptTally(applied=applied, unknown=unknown, parked=waiting)
 
 
 async def poll_receipts(db: Database, providers: Mapping[str, SmsProvider]) -> ReceiptTally:
-    """Ask every provider with a status endpoint about its sent, unconfirmed messages."""
-    total = ReceiptTally()
+    """Apply the parked receipts that can be applied now, then ask every provider with a
+    status endpoint about its sent, unconfirmed messages."""
+    total = await retry_parked(db)
     since = utcnow() - POLL_WINDOW
     for name, provider in providers.items():
         if not provider.supports_status:
@@ -83,10 +156,5 @@ async def poll_receipts(db: Database, providers: Mapping[str, SmsProvider]) -> R
         except ProviderError as exc:
             logger.warning("status poll of %s failed: %s", name, exc)
             continue
-        tally = await apply_receipts(db, name, receipts, actor=f"poll:{name}")
-        total = ReceiptTally(
-            applied=total.applied + tally.applied,
-            unknown=total.unknown + tally.unknown,
-            in_progress=total.in_progress + tally.in_progress,
-        )
+        total += await apply_receipts(db, name, receipts, actor=f"poll:{name}")
     return total

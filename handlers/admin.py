@@ -47,7 +47,7 @@ from handlers import openapi
 from handlers.errors import ApiError, validation_error
 from handlers.ids import card_id
 from handlers.jsonbody import parse_json
-from handlers.keys import DB, HTTP_CONTEXT, RENDERER, RUNTIME_CONFIG
+from handlers.keys import DB, HTTP_CONTEXT, RENDERER, RUNTIME_CONFIG, STATUS_CHANGES
 from handlers.net import is_loopback
 from storage import directory
 from storage.models import Client, ClientTypeSetting, Notification, NotificationHistory
@@ -389,7 +389,10 @@ def client_json(
     }
 
 
-def _action_response(result: ActionResult) -> web.Response:
+def _action_response(request: web.Request, result: ActionResult) -> web.Response:
+    if result.ok:
+        # The bot edits the managers' prompts about it (their buttons are moot now).
+        request.app[STATUS_CHANGES]([result.notification_id])
     if result.outcome is Outcome.NOT_FOUND:
         raise ApiError(404, "not_found", result.message)
     if result.outcome is Outcome.CONFLICT or result.entry is None:
@@ -451,7 +454,7 @@ async def set_status(request: web.Request) -> web.Response:
     result = await actions.set_status(
         request.app[DB], notification_id, status=body.status, actor=ACTOR, note=body.note
     )
-    return _action_response(result)
+    return _action_response(request, result)
 
 
 @routes.post("/api/v1/notifications/{id}/confirm")
@@ -467,7 +470,7 @@ async def confirm(request: web.Request) -> web.Response:
         note=body.note,
         wake=request.app.get(QUEUE_WAKE),
     )
-    return _action_response(result)
+    return _action_response(request, result)
 
 
 @routes.post("/api/v1/notifications/{id}/cancel")
@@ -476,7 +479,7 @@ async def cancel(request: web.Request) -> web.Response:
     notification_id = _notification_id(request)
     body = _validate(NoteIn, await json_body(request, empty_ok=True), "invalid body")
     result = await actions.cancel(request.app[DB], notification_id, actor=ACTOR, note=body.note)
-    return _action_response(result)
+    return _action_response(request, result)
 
 
 @routes.post("/api/v1/notifications/{id}/resend")
@@ -492,7 +495,7 @@ async def resend(request: web.Request) -> web.Response:
         note=body.note,
         wake=request.app.get(QUEUE_WAKE),
     )
-    return _action_response(result)
+    return _action_response(request, result)
 
 
 # --------------------------------------------------------------------------- settings

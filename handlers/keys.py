@@ -8,6 +8,7 @@ from dispatch.channels.sms.base import SmsProvider
 from dispatch.ingest import EventIngestor
 from dispatch.render import Renderer
 from dispatch.runtime_config import RuntimeConfig
+from dispatch.status_changes import StatusChanges
 from handlers.context import HttpContext
 from storage.database import Database
 
@@ -17,3 +18,4 @@ RUNTIME_CONFIG = web.AppKey("runtime_config", RuntimeConfig)
 RENDERER = web.AppKey("renderer", Renderer)
 HTTP_CONTEXT = web.AppKey("http_context", HttpContext)
 SMS_PROVIDERS = web.AppKey("sms_providers", dict[str, SmsProvider])
+STATUS_CHANGES = web.AppKey("status_changes", StatusChanges)

@@ -63,10 +63,11 @@ async def provider_status(request: web.Request) -> web.Response:
         raise ApiError(401, "invalid_signature", str(exc)) from None
     tally = await apply_receipts(request.app[DB], name, result.receipts, actor=f"provider:{name}")
     logger.info(
-        "delivery callback from %s: %d applied, %d unknown, %d in progress",
+        "delivery callback from %s: %d applied, %d unknown, %d in progress, %d parked",
         name,
         tally.applied,
         tally.unknown,
         tally.in_progress,
+        tally.parked,
     )
     return web.Response(text=result.reply_body, content_type=result.reply_content_type)

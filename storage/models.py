@@ -280,6 +280,24 @@ class ChatMessage(Base):
     )
 
 
+class ParkedReceipt(Base):
+    """A provider's final delivery state for a message id we have not recorded yet.
+
+    A fast provider can call back before the worker's own "sent" row (which carries the
+    provider's id) is committed; the receipt waits here and the receipts job applies it once
+    the row is there (or drops it after two days).
+    """
+
+    __tablename__ = "parked_receipts"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class UnmatchedContact(Base):
     """A shared phone that matched no client or manager, kept for the managers."""
 

@@ -212,6 +212,16 @@ async def start_service(settings: Settings, *, run_workers: bool = True) -> Serv
 
 
 @pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The storage layer alone on a fresh database (no app around it)."""
+    database = create_database(database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
 async def service(database_url: str) -> AsyncIterator[Service]:
     """Vestnik in test mode on a fresh database."""
     running = await start_service(make_settings(database_url))

@@ -14,6 +14,7 @@ from decimal import Decimal
 from itertools import count
 from typing import Any
 
+import aiohttp
 from aiohttp import hdrs, web
 
 from tests.fakes.sms import FakeCallback, FakeSmsServer, json_response
@@ -50,6 +51,10 @@ class FakeHttpGateway(FakeSmsServer):
         super().__init__(balance=balance, latency=latency, rate_limit=rate_limit)
         self.token = token
         self.reply_id = True
+        self.report_before_reply: str | None = None
+        """A receipt URL: the gateway delivers at once and calls it back before it even
+        answers the send (a provider faster than our commit)."""
+        self.early_report_statuses: list[int] = []
         self._ids = count(1)
 
     def add_routes(self, app: web.Application) -> None:
@@ -88,6 +93,11 @@ class FakeHttpGateway(FakeSmsServer):
             sender=body.get("sender"),
             client_id=client_id,
         )
+        if self.report_before_reply is not None:
+            self.deliver(gateway_id)
+            async with aiohttp.ClientSession() as http:
+                status, _ = await self.callback(gateway_id, self.report_before_reply).post(http)
+            self.early_report_statuses.append(status)
         reply: dict[str, Any] = {"parts": parts, "cost": str(cost)}
         if self.reply_id:
             reply["id"] = gateway_id

@@ -3,12 +3,15 @@ not-sent flow, the journal commands — and everybody else refused."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
+from bot.scheduler import SCHEDULER
 from storage.models import ManagerPrompt, Notification
+from storage.types import utcnow
 from tests.conftest import Service
 from tests.events import make_event
 from tests.fakes.sms_http import FakeHttpGateway
@@ -272,6 +275,47 @@ async def test_a_pressed_button_of_a_notification_decided_elsewhere_shows_the_ou
     edited = telegram.stored_message(MANAGER_CHAT, prompt.message_id)
     assert edited is not None and "Отменено" in edited["text"]
     assert await status_of(live_service, note["id"]) == "cancelled"
+
+
+async def _prompt_closed(telegram: FakeTelegram, prompt: SentMessage) -> dict[str, Any]:
+    async def closed() -> bool:
+        edited = telegram.stored_message(MANAGER_CHAT, prompt.message_id)
+        return edited is not None and "reply_markup" not in edited
+
+    await eventually(closed, what="the prompt edited without its buttons")
+    edited = telegram.stored_message(MANAGER_CHAT, prompt.message_id)
+    assert edited is not None
+    return edited
+
+
+async def test_a_confirmation_in_the_admin_api_closes_the_prompt_at_once(
+    live_service: Service, telegram: FakeTelegram
+) -> None:
+    """No stale «Отправить» left in the manager's chat waiting for someone to press it."""
+    note, prompt = await awaiting_prompt(live_service, telegram)
+
+    status, _ = await live_service.admin("POST", f"/api/v1/notifications/{note['id']}/confirm")
+
+    assert status == 200
+    edited = await _prompt_closed(telegram, prompt)
+    assert "ЗК-000123" in edited["text"]
+    await live_service.wait_for_status(note["id"], "sent")
+
+
+async def test_a_confirmation_expired_by_the_scheduler_closes_the_prompt(
+    live_service: Service, telegram: FakeTelegram
+) -> None:
+    note, prompt = await awaiting_prompt(live_service, telegram)
+
+    run = await live_service.app[SCHEDULER].run_job_now(
+        "expire_confirmations", now=utcnow() + timedelta(hours=73)
+    )
+
+    assert run.result == {"expired": 1}, run
+    edited = await _prompt_closed(telegram, prompt)
+    assert "Отменено" in edited["text"]
+    assert await status_of(live_service, note["id"]) == "cancelled"
+    assert telegram.messages_to(CLIENT_CHAT) == []
 
 
 # --------------------------------------------------------------------------- commands

@@ -8,6 +8,7 @@ the journal says what happened at every step.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from bot.scheduler import SCHEDULER
 from storage.models import Notification, TelegramLink
+from storage.types import utcnow
 from tests.conftest import Service, live_settings, start_service
 from tests.events import make_event
 from tests.fakes.sms_http import FakeHttpGateway
@@ -242,6 +245,51 @@ async def test_delivery_receipt_marks_the_sms_delivered(
     assert forged.status == 401
     delivered = await live_service.wait_for_status(note["id"], "delivered")
     assert delivered.delivered_at is not None
+
+
+async def test_a_receipt_faster_than_our_commit_is_applied_later(
+    live_service: Service, sms_gateway: FakeHttpGateway
+) -> None:
+    """The provider reports "delivered" before it even answers the send, so before our
+    "sent" row (with its id) exists. The receipt is parked, not lost; the receipts job
+    applies it once the row is there."""
+    sms_gateway.report_before_reply = str(
+        live_service.client.make_url("/api/v1/providers/main/status")
+    )
+    [note] = await post(live_service)
+    row = await live_service.wait_for_status(note["id"], "sent")
+    assert sms_gateway.early_report_statuses == [200]  # answered 2xx: no retry loop
+
+    scheduler = live_service.app[SCHEDULER]
+    first = await scheduler.run_job_now("receipts", now=utcnow())
+
+    assert first.result is not None and first.result["applied"] == 1, first
+    delivered = await live_service.wait_for_status(note["id"], "delivered")
+    assert delivered.provider_message_id == row.provider_message_id
+    # Applied once: the next run finds nothing parked.
+    later = utcnow() + timedelta(hours=1)
+    again = await scheduler.run_job_now("receipts", now=later)
+    assert again.result is not None, again
+    assert (again.result["applied"], again.result["parked"]) == (0, 0), again
+
+
+async def test_a_receipt_for_a_final_notification_is_not_parked(
+    live_service: Service, sms_gateway: FakeHttpGateway
+) -> None:
+    [note] = await post(live_service)
+    row = await live_service.wait_for_status(note["id"], "sent")
+    url = str(live_service.client.make_url("/api/v1/providers/main/status"))
+    sms_gateway.deliver(row.provider_message_id or "")
+    async with aiohttp.ClientSession() as http:
+        for _ in range(2):  # the provider repeats its report
+            status, _ = await sms_gateway.callback(row.provider_message_id or "", url).post(http)
+            assert status == 200
+    await live_service.wait_for_status(note["id"], "delivered")
+
+    run = await live_service.app[SCHEDULER].run_job_now("receipts", now=utcnow())
+
+    assert run.result is not None, run
+    assert (run.result["applied"], run.result["parked"]) == (0, 0), run
 
 
 async def test_resend_after_failure_delivers(

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from dispatch.outcome_writer import OutcomeWriter
 from storage import queue
-from storage.database import Database, create_database
+from storage.database import Database
 from storage.models import Notification, NotificationHistory
 from storage.queue import ClaimedNotification, Finish
 from storage.types import utcnow
 from tests.bulk import seed_pending
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = create_database(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _claim(db: Database, database_url: str, count: int) -> list[ClaimedNotification]:

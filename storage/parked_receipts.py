@@ -1,0 +1,83 @@
+"""Receipts that arrived before the send they confirm was recorded (see `ParkedReceipt`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, delete, exists, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Notification, ParkedReceipt
+from storage.upsert import insert_for
+
+_parked = cast(Table, ParkedReceipt.__table__)
+_notifications = cast(Table, Notification.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    provider: str
+    provider_message_id: str
+    status: str
+    reason: str | None
+    actor: str
+    received_at: datetime
+
+
+async def is_known(session: AsyncSession, provider: str, provider_message_id: str) -> bool:
+    """Whether some notification carries this provider id (in any status)."""
+    statement = select(
+        exists().where(
+            _notifications.c.provider == provider,
+            _notifications.c.provider_message_id == provider_message_id,
+        )
+    )
+    return bool((await session.execute(statement)).scalar())
+
+
+async def park(session: AsyncSession, receipt: Parked) -> None:
+    """Keep `receipt` for later; a later receipt for the same message replaces it."""
+    values = {
+        "provider": receipt.provider,
+        "provider_message_id": receipt.provider_message_id,
+        "status": receipt.status,
+        "reason": receipt.reason,
+        "actor": receipt.actor,
+        "received_at": receipt.received_at,
+    }
+    statement = insert_for(session, _parked).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[_parked.c.provider, _parked.c.provider_message_id],
+            set_={
+                key: statement.excluded[key]
+                for key in ("status", "reason", "actor", "received_at")
+            },
+        )
+    )
+
+
+async def oldest(session: AsyncSession, *, limit: int) -> list[Parked]:
+    result = await session.execute(select(_parked).order_by(_parked.c.received_at).limit(limit))
+    return [
+        Parked(
+            provider=row.provider,
+            provider_message_id=row.provider_message_id,
+            status=row.status,
+            reason=row.reason,
+            actor=row.actor,
+            received_at=row.received_at,
+        )
+        for row in result
+    ]
+
+
+async def forget(session: AsyncSession, keys: list[tuple[str, str]]) -> None:
+    if keys:
+        await session.execute(
+            delete(_parked).where(
+                tuple_(_parked.c.provider, _parked.c.provider_message_id).in_(keys)
+            )
+        )
