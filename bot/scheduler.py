@@ -14,7 +14,7 @@ Several replicas may run the same jobs: each run first claims its time slot,
 | `receipts` | `receipt_poll_seconds` (300) | early receipts; polls status endpoints for sent SMS |
 | `email` | `email_retry_seconds` (60) | sends e-mails left in the outbox (SMTP was down) |
 | `retention` | `housekeeping_seconds` (3600) | deletes journal rows older than `retention_days` |
-| `expire_confirmations` | `confirmation_check_seconds` (300) | cancels stale confirmations |
+| `expire_confirmations` | `confirmation_check_seconds` (300) | cancels stale ones; late prompts |
 
 Tests (and operators) run a job at once with `await app[SCHEDULER].run_job_now(name,
 now=...)`, which goes through the same slot claim.
@@ -101,6 +101,7 @@ class AppScheduler:
     def bind(self, app: web.Application) -> None:
         """Build the jobs from the running app's resources (database, providers, bot)."""
         from bot.app import BOT  # bot.app imports this module
+        from bot.telegram_app import TELEGRAM  # which imports bot.app
 
         settings = self.settings
         scheduler = settings.scheduler
@@ -137,7 +138,14 @@ class AppScheduler:
             return dict(await housekeeping.retention(now))
 
         async def expire(now: datetime) -> dict[str, Any]:
-            return dict(await housekeeping.expire_confirmations(now))
+            result: dict[str, Any] = dict(await housekeeping.expire_confirmations(now))
+            # Then the prompts a stopped process never sent (or that nobody could get then).
+            telegram = app.get(TELEGRAM)
+            prompts = telegram.prompts if telegram is not None else None
+            if prompts is not None:
+                window = timedelta(hours=scheduler.confirmation_expiry_hours)
+                result["prompted"] = await prompts.sweep(now, window=window)
+            return result
 
         for job in (
             Job("balance", scheduler.balance_check_seconds, self.monitor.check),

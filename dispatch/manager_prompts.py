@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ID = 2**63 - 1
 PROMPTED_STATUSES = frozenset({Status.AWAITING_CONFIRMATION.value, Status.NOT_SENT.value})
+SWEEP_GRACE = timedelta(minutes=2)
+"""The sweep leaves younger notifications alone: their own prompt may be on its way."""
+SWEEP_BATCH = 200
 RETRY_AFTER_LIMIT = 30.0
 """A 429 longer than this gives the prompt up (the journal still has the notification)."""
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -141,10 +145,28 @@ class ManagerPrompts:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def prompt(self, notification_ids: Sequence[int]) -> None:
+    async def sweep(self, now: datetime, *, window: timedelta) -> int:
+        """Prompt about notifications that waited more than `SWEEP_GRACE` without any
+        prompt: the process that stored them stopped before prompting (prompts go out after
+        the event's commit), or no manager or admin was in Telegram then and one is now.
+        Looks back over `window`; returns how many it tried."""
+        async with self._db.sessions() as session:
+            ids = await bot_storage.unprompted(
+                session,
+                statuses=PROMPTED_STATUSES,
+                created_after=now - window,
+                created_before=now - SWEEP_GRACE,
+                limit=SWEEP_BATCH,
+            )
+        await self.prompt(ids, quiet=True)
+        return len(ids)
+
+    async def prompt(self, notification_ids: Sequence[int], *, quiet: bool = False) -> None:
+        """`quiet`: do not log each notification nobody in Telegram can be prompted about
+        (the sweep meets the same ones at every run)."""
         for notification_id in notification_ids:
             try:
-                await self._prompt_one(notification_id)
+                await self._prompt_one(notification_id, quiet=quiet)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -152,7 +174,7 @@ class ManagerPrompts:
                     "prompting managers about notification %s failed", notification_id
                 )
 
-    async def _prompt_one(self, notification_id: int) -> None:
+    async def _prompt_one(self, notification_id: int, *, quiet: bool = False) -> None:
         async with self._db.sessions() as session:
             row = await session.get(Notification, notification_id)
             if row is None or row.status not in PROMPTED_STATUSES:
@@ -166,6 +188,8 @@ class ManagerPrompts:
                 )
             names = await bot_storage.client_names(session, [row.client_id or ""])
         if not chats:
+            if quiet:
+                return
             logger.info(
                 "notification %s is %s, but no manager or admin has a usable Telegram chat",
                 notification_id,

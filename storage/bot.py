@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -389,6 +389,31 @@ async def open_prompts(session: AsyncSession, notification_id: int) -> list[tupl
         )
     )
     return [(row.chat_id, row.message_id) for row in result]
+
+
+async def unprompted(
+    session: AsyncSession,
+    *,
+    statuses: Collection[str],
+    created_after: datetime,
+    created_before: datetime,
+    limit: int,
+) -> list[int]:
+    """Ids of notifications in `statuses`, created in the window, about which no prompt was
+    ever sent (oldest first)."""
+    notifications = cast(Table, Notification.__table__)
+    result = await session.execute(
+        select(notifications.c.id)
+        .where(
+            notifications.c.status.in_(list(statuses)),
+            notifications.c.created_at > created_after,
+            notifications.c.created_at < created_before,
+            ~exists().where(_prompts.c.notification_id == notifications.c.id),
+        )
+        .order_by(notifications.c.id)
+        .limit(limit)
+    )
+    return [row.id for row in result]
 
 
 async def close_prompts(session: AsyncSession, notification_id: int, now: datetime) -> None:

@@ -3,10 +3,12 @@ not-sent flow, the journal commands — and everybody else refused."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.scheduler import SCHEDULER
@@ -311,11 +313,51 @@ async def test_a_confirmation_expired_by_the_scheduler_closes_the_prompt(
         "expire_confirmations", now=utcnow() + timedelta(hours=73)
     )
 
-    assert run.result == {"expired": 1}, run
+    assert run.result is not None and run.result["expired"] == 1, run
     edited = await _prompt_closed(telegram, prompt)
     assert "Отменено" in edited["text"]
     assert await status_of(live_service, note["id"]) == "cancelled"
     assert telegram.messages_to(CLIENT_CHAT) == []
+
+
+async def test_a_manager_who_subscribes_later_still_gets_the_prompt(
+    live_service: Service, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nobody was in Telegram when the event came; the manager subscribes afterwards. The
+    scheduler's sweep (the same one that prompts when a process stopped before its prompt
+    went out) sends the prompt, once."""
+    caplog.set_level(logging.INFO, logger="dispatch.manager_prompts")
+    await add_manager(live_service)  # not in Telegram yet
+    await add_client(live_service)
+    await event_type(live_service, confirm_before_send=True)
+    note = await post(live_service)
+    assert note["status"] == "awaiting_confirmation"
+
+    async def nobody_to_prompt() -> bool:
+        return "no manager or admin has a usable Telegram chat" in caplog.text
+
+    await eventually(nobody_to_prompt, what="the prompt at ingest finding nobody")
+    await live_service.link_chat(MANAGER_CHAT, manager_id="M-7")
+    scheduler = live_service.app[SCHEDULER]
+
+    soon = await scheduler.run_job_now(
+        "expire_confirmations", now=utcnow() + timedelta(seconds=30)
+    )
+    assert soon.result is not None and soon.result["prompted"] == 0  # its own may be on its way
+    # Runs more than one interval (300 s) apart: each claims a slot of its own.
+    run = await scheduler.run_job_now("expire_confirmations", now=utcnow() + timedelta(minutes=6))
+
+    assert run.result is not None and run.result["prompted"] == 1, run
+    prompt = await prompted(live_service, telegram, note["id"])
+    assert [label for label, _ in buttons(prompt)] == ["✅ Отправить", "✖️ Отменить"]
+    again = await scheduler.run_job_now(
+        "expire_confirmations", now=utcnow() + timedelta(minutes=10)
+    )
+    assert again.result is not None and again.result["prompted"] == 0
+    assert len(telegram.messages_to(MANAGER_CHAT)) == 1
+
+    assert await press(telegram, prompt, buttons(prompt)[0][1]) == "Отправляем клиенту."
+    await live_service.wait_for_status(note["id"], "sent")
 
 
 # --------------------------------------------------------------------------- commands
