@@ -31,7 +31,7 @@ from dispatch.runtime_config import RuntimeConfig
 from dispatch.status_changes import StatusChanges
 from dispatch.wakeup import Wakeup
 from dispatch.worker import Worker
-from handlers import admin, erp, health, managers, metrics, receipts, sms_admin
+from handlers import admin, erp, health, jobs, managers, metrics, receipts, sms_admin
 from handlers.context import HttpContext
 from handlers.errors import error_middleware
 from handlers.keys import (
@@ -204,6 +204,7 @@ def create_app(
     app.add_routes(erp.routes)
     app.add_routes(admin.routes)
     app.add_routes(managers.routes)
+    app.add_routes(jobs.routes)
     app.add_routes(receipts.routes)
     app.add_routes(sms_admin.routes)
     return app

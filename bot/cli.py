@@ -23,6 +23,9 @@ logger = logging.getLogger("vestnik")
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 
+# The scheduler's jobs (bot/scheduler.py), listed here so `--help` needs no imports.
+JOB_NAMES = ("balance", "receipts", "email", "retention", "expire_confirmations")
+
 
 class CliError(Exception):
     """A problem to report as one line, with `exit_code`."""
@@ -93,6 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config",
         help="validate the configuration and try the database, SMTP, Telegram and SMS services",
+    )
+
+    run_job = commands.add_parser(
+        "run-job",
+        help="run a scheduled job now in a running server",
+        description="Run a scheduled job now, outside its schedule, in a running server "
+        "(POST /api/v1/jobs/NAME/run with admin.token), and print what it reported.",
+    )
+    run_job.add_argument(
+        "name",
+        metavar="NAME",
+        choices=JOB_NAMES,
+        help="one of: " + ", ".join(JOB_NAMES),
+    )
+    run_job.add_argument(
+        "--url", help="the server's base URL (default http://<http.host>:<http.port>)"
     )
 
     balance = commands.add_parser("balance", help="print the SMS balance of the provider")
@@ -186,6 +205,23 @@ def cmd_send_event(args: argparse.Namespace) -> None:
         raise CliError(f"the server refused the event (HTTP {status})")
 
 
+def cmd_run_job(args: argparse.Namespace) -> None:
+    from bot.client import post_admin
+
+    settings = _load_settings(args)
+    base_url = args.url or f"http://{settings.http.host}:{settings.http.port}"
+    status, body = asyncio.run(
+        post_admin(base_url, f"/api/v1/jobs/{args.name}/run", token=settings.admin.token)
+    )
+    if status != 200:
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else body
+        raise CliError(f"the server refused to run {args.name} (HTTP {status}): {message}")
+    print(json.dumps(body.get("result"), ensure_ascii=False, indent=2))
+    if body.get("error"):
+        raise CliError(f"job {args.name} failed: {body['error']}")
+
+
 def cmd_journal(args: argparse.Namespace) -> None:
     from bot.journal_table import print_journal
 
@@ -224,6 +260,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "balance": cmd_balance,
     "test-sms": cmd_test_sms,
     "check-config": cmd_check_config,
+    "run-job": cmd_run_job,
 }
 
 

@@ -42,6 +42,7 @@ from dispatch.balance import BalanceMonitor
 from dispatch.email import Mailer
 from dispatch.housekeeping import Housekeeping
 from dispatch.receipts import poll_receipts
+from handlers.jobs import JOB_RUNNER, ManualRun
 from handlers.keys import DB, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
 from storage import jobs
 from storage.database import Database, describe_db_error
@@ -162,13 +163,28 @@ class AppScheduler:
 
     # ------------------------------------------------------------------ running
 
-    async def run_job_now(self, name: str, *, now: datetime | None = None) -> JobRunResult:
+    @property
+    def job_names(self) -> list[str]:
+        return list(self._jobs)
+
+    async def run_manually(self, name: str) -> ManualRun:
+        """Run job `name` now, outside its schedule (`POST /api/v1/jobs/{name}/run`). It is
+        recorded in `job_runs` under its own moment, so it neither takes nor waits for the
+        scheduled slot."""
+        now = utcnow()
+        run = await self.run_job_now(name, now=now, slot=now)
+        return ManualRun(job=name, ran=run.claimed, result=run.result, error=run.error)
+
+    async def run_job_now(
+        self, name: str, *, now: datetime | None = None, slot: datetime | None = None
+    ) -> JobRunResult:
         """Claim the slot of `now` (default: the current time) for job `name` and, when
-        this call got it, run the job. Job errors are logged and stored, never raised."""
+        this call got it, run the job. Job errors are logged and stored, never raised.
+        `slot` overrides the claimed slot (manual runs)."""
         job = self._jobs[name]
         db = self._require_db()
         now = now or utcnow()
-        slot = slot_of(now, job.interval_seconds)
+        slot = slot or slot_of(now, job.interval_seconds)
         try:
             async with db.transaction() as session:
                 claimed = await jobs.claim_slot(
@@ -254,6 +270,7 @@ def setup_scheduler(app: web.Application, settings: Settings) -> None:
     """Add the scheduler's lifecycle to `app`; `app[SCHEDULER]` runs jobs on demand."""
     scheduler = AppScheduler(settings)
     app[SCHEDULER] = scheduler
+    app[JOB_RUNNER] = scheduler
 
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         scheduler.bind(app)

@@ -978,6 +978,36 @@ def _telegram_paths() -> dict[str, Any]:
 
 
 @functools.cache
+def _job_paths() -> dict[str, Any]:
+    run = _object(
+        {
+            "job": {"type": "string"},
+            "result": _nullable({"type": "object", "additionalProperties": True}),
+            "error": _nullable({"type": "string"}),
+        },
+        required=["job", "result", "error"],
+    )
+    return {
+        "/api/v1/jobs/{name}/run": {
+            "post": _admin_op(
+                "runJob",
+                "Run a scheduled job now, outside its schedule, in the server that answers "
+                "(`vestnik run-job NAME`). A job that failed is answered 200 with its `error`.",
+                {"200": _answer("What the job reported.", run)},
+                tag="operations",
+                errors=("404", "409"),
+                parameters=[
+                    _path_param(
+                        "name",
+                        "balance, receipts, email, retention or expire_confirmations. "
+                        "409 when the scheduler does not run in this process.",
+                    )
+                ],
+            )
+        }
+    }
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI document (built once; callers must not change it)."""
     paths = {
@@ -987,6 +1017,7 @@ def document() -> dict[str, Any]:
         **_manager_paths(),
         **_delivery_paths(),
         **_telegram_paths(),
+        **_job_paths(),
     }
     return {
         "openapi": "3.1.0",

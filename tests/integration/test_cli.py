@@ -84,6 +84,12 @@ def test_embedded_default_serves_accepts_an_event_and_shows_it_in_the_journal(
         assert "ЗК-000123" in out
         assert "+7916***4567" in out
         assert "+79161234567" not in out
+
+        # An operator runs the confirmations' expiry now rather than at its next slot.
+        job = vestnik("run-job", "expire_confirmations", cwd=tmp_path, env=env)
+        out, err = job.communicate(timeout=30)
+        assert job.returncode == 0, err
+        assert json.loads(out) == {"expired": 0}
     finally:
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=15)
@@ -110,6 +116,7 @@ def test_migrate_twice_reports_up_to_date(
         (["frobnicate"], "invalid choice"),
         (["--config", "missing.toml", "journal"], "does not exist"),
         (["send-event", "missing.json"], "cannot read missing.json"),
+        (["run-job", "reboot"], "invalid choice: 'reboot'"),
     ],
 )
 def test_wrong_usage_is_one_clear_line_and_exit_2(
@@ -151,12 +158,17 @@ def test_send_event_to_a_server_that_is_not_running(
     assert "is `vestnik serve` running?" in capsys.readouterr().err
 
 
+def test_run_job_on_a_server_that_is_not_running(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run-job", "balance", "--url", f"http://127.0.0.1:{free_port()}"]) == 1
+    assert "is `vestnik serve` running?" in capsys.readouterr().err
+
+
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["--help"])
     assert caught.value.code == 0
     out = capsys.readouterr().out
-    for command in ("serve", "migrate", "send-event", "journal"):
+    for command in ("serve", "migrate", "send-event", "journal", "run-job", "check-config"):
         assert command in out
 
 
