@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,9 +18,10 @@ from dispatch.render import Renderer
 from dispatch.runtime_config import EffectiveConfig, RuntimeConfig
 from dispatch.schemas import EventIn, ManagerIn
 from dispatch.wakeup import lane_of
-from storage import directory, events, notifications
+from storage import directory, events, links, notifications
 from storage.database import Database
 from storage.directory import ClientRecord, ManagerRecord
+from storage.links import UsableChats
 from storage.models import Notification
 from storage.types import utcnow
 
@@ -181,40 +182,103 @@ class EventIngestor:
             values = _client_values(items[i][0], managers.get(i))
             clients[i] = await save_client(session, values, effective)
 
-        stored: dict[int, _Stored] = {}
-        for i in new:
-            event = items[i][0]
-            client, created = clients[i]
-            planned = await self._plan(session, event, effective, managers.get(i), client, created)
-            stored[i] = await self._insert(session, event, event_pks[i], planned)
+        planned = await self._plan_all(
+            session, effective, {i: items[i][0] for i in new}, managers, clients
+        )
+        stored = await self._insert_all(session, items, event_pks, planned)
         # Last: a repeat of an event stored earlier in this batch finds its notifications.
         for i in arrivals:
             if i not in stored:
                 stored[i] = _Stored(await self._duplicate(session, items[i][0].event_id), ())
         return [stored[i] for i in arrivals]
 
-    async def _insert(
+    async def _plan_all(
         self,
         session: AsyncSession,
-        event: EventIn,
-        event_pk: int | None,
-        planned: Sequence[PlannedNotification],
-    ) -> _Stored:
-        rows = [
-            {"event_pk": event_pk, "event_type": event.type, **item.as_row()} for item in planned
-        ]
-        ids = await notifications.insert_notifications(session, rows, actor=ERP_ACTOR)
-        summaries = [
-            NotificationSummary(
-                id=notification_id,
-                recipient=item.recipient,
-                channel=item.channel,
-                status=item.status.value,
+        effective: EffectiveConfig,
+        new: Mapping[int, EventIn],
+        upserted_managers: Mapping[int, ManagerRecord],
+        clients: Mapping[int, tuple[ClientRecord, bool]],
+    ) -> dict[int, list[PlannedNotification]]:
+        """Plan every new event of the batch; what planning reads from the database (the
+        responsible managers, per-client overrides, usable chats) in one query each."""
+        managers: dict[int, ManagerRecord | None] = {}
+        missing: set[str] = set()
+        for i in new:
+            client, _ = clients[i]
+            manager = upserted_managers.get(i)
+            if client.manager_id is None:
+                managers[i] = None
+            elif manager is not None and manager.id == client.manager_id:
+                managers[i] = manager
+            else:
+                missing.add(client.manager_id)
+        found = await directory.get_manager_records(session, missing)
+        for i in new:
+            client, _ = clients[i]
+            if i not in managers and client.manager_id is not None:
+                managers[i] = found.get(client.manager_id)
+
+        overrides = await directory.get_type_overrides(
+            session, {(clients[i][0].id, new[i].type) for i in new if not clients[i][1]}
+        )
+        chats = UsableChats()
+        if effective.notify.service == "telegram":
+            chats = await links.usable_chats_many(
+                session,
+                client_ids={clients[i][0].id for i in new},
+                manager_ids={m.id for m in managers.values() if m is not None},
             )
-            for notification_id, item in zip(ids, planned, strict=True)
+        planned: dict[int, list[PlannedNotification]] = {}
+        for i, event in new.items():
+            client, _ = clients[i]
+            manager = managers[i]
+            planned[i] = self._plan(
+                event,
+                effective,
+                client=client,
+                manager=manager,
+                manager_problem=None
+                if client.manager_id is None or manager is not None
+                else f"responsible manager {client.manager_id!r} is unknown",
+                override=overrides.get((client.id, event.type)),
+                client_chats=chats.clients.get(client.id, []),
+                manager_chats=[] if manager is None else chats.managers.get(manager.id, []),
+            )
+        return planned
+
+    async def _insert_all(
+        self,
+        session: AsyncSession,
+        items: Sequence[tuple[EventIn, dict[str, Any]]],
+        event_pks: Mapping[int, int | None],
+        planned: Mapping[int, Sequence[PlannedNotification]],
+    ) -> dict[int, _Stored]:
+        """The notifications of every new event (and their first history rows), in one
+        INSERT each; returns what each event's caller is answered."""
+        rows = [
+            {"event_pk": event_pks[i], "event_type": items[i][0].type, **item.as_row()}
+            for i, plan in planned.items()
+            for item in plan
         ]
-        result = IngestResult(event_id=event.event_id, duplicate=False, notifications=summaries)
-        return _Stored(result, planned)
+        ids = iter(await notifications.insert_notifications(session, rows, actor=ERP_ACTOR))
+        stored: dict[int, _Stored] = {}
+        for i, plan in planned.items():
+            event = items[i][0]
+            summaries = [
+                NotificationSummary(
+                    id=next(ids),
+                    recipient=item.recipient,
+                    channel=item.channel,
+                    status=item.status.value,
+                )
+                for item in plan
+            ]
+            result = IngestResult(
+                event_id=event.event_id, duplicate=False, notifications=summaries
+            )
+            stored[i] = _Stored(result, plan)
+        return stored
 
     async def _duplicate(self, session: AsyncSession, event_id: str) -> IngestResult:
         first = await events.get_event_by_event_id(session, event_id)
@@ -225,44 +289,25 @@ class EventIngestor:
             notifications=[NotificationSummary.of(row) for row in rows],
         )
 
-    async def _plan(
+    def _plan(
         self,
-        session: AsyncSession,
         event: EventIn,
         effective: EffectiveConfig,
-        manager: ManagerRecord | None,
+        *,
         client: ClientRecord,
-        created: bool,
+        manager: ManagerRecord | None,
+        manager_problem: str | None,
+        override: tuple[bool | None, str | None, str | None] | None,
+        client_chats: list[int],
+        manager_chats: list[int],
     ) -> list[PlannedNotification]:
         """Plan who gets what, with the directory as this event's upserts left it."""
         type_settings = effective.event_type(event.type)
         catalogue = EVENT_TYPES[event.type]
-
-        manager_problem = None
-        if client.manager_id is None:
-            manager = None
-        elif manager is None or manager.id != client.manager_id:
-            manager = await directory.get_manager_record(session, client.manager_id)
-            if manager is None:
-                manager_problem = f"responsible manager {client.manager_id!r} is unknown"
-
-        override = (
-            None if created else await directory.get_type_override(session, client.id, event.type)
-        )
         sends, own_client, own_manager = override or (None, None, None)
         if sends is None:
             sends = type_settings.default_for_new_clients
 
-        telegram = effective.notify.service == "telegram"
-        client_chats, manager_chats = (
-            await directory.usable_chats(
-                session,
-                client_id=client.id,
-                manager_id=manager.id if manager is not None else None,
-            )
-            if telegram
-            else ([], [])
-        )
         context = event_context(
             event_id=event.event_id,
             event_type=event.type,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Client, ClientTypeSetting, Manager, TelegramLink
@@ -97,11 +97,16 @@ def _upsert_statement(dialect: str, table_name: str, columns: tuple[str, ...]) -
     ).returning(*(_CLIENT_COLUMNS if table is _clients else _MANAGER_COLUMNS))
 
 
-async def get_manager_record(session: AsyncSession, manager_id: str) -> ManagerRecord | None:
-    row = (
-        await session.execute(select(*_MANAGER_COLUMNS).where(_managers.c.id == manager_id))
-    ).one_or_none()
-    return None if row is None else ManagerRecord(id=row.id, name=row.name, phone=row.phone)
+async def get_manager_records(
+    session: AsyncSession, manager_ids: Collection[str]
+) -> dict[str, ManagerRecord]:
+    """The managers among `manager_ids` that exist, by id, in one query."""
+    if not manager_ids:
+        return {}
+    result = await session.execute(
+        select(*_MANAGER_COLUMNS).where(_managers.c.id.in_(set(manager_ids)))
+    )
+    return {row.id: ManagerRecord(id=row.id, name=row.name, phone=row.phone) for row in result}
 
 
 async def init_client_type_settings(
@@ -137,24 +142,27 @@ async def get_client_type_setting(
     return await session.get(ClientTypeSetting, (client_id, event_type))
 
 
-async def get_type_override(
-    session: AsyncSession, client_id: str, event_type: str
-) -> tuple[bool | None, str | None, str | None] | None:
-    """(send, template_client, template_manager) of one client and type, or None."""
-    row = (
-        await session.execute(_TYPE_OVERRIDE, {"client_id": client_id, "event_type": event_type})
-    ).one_or_none()
-    return None if row is None else (row.send, row.template_client, row.template_manager)
-
-
-_type_settings = ClientTypeSetting.__table__
-# Built once (as the per-event statements below): parameters instead of literal values.
-_TYPE_OVERRIDE = select(
-    _type_settings.c.send, _type_settings.c.template_client, _type_settings.c.template_manager
-).where(
-    _type_settings.c.client_id == bindparam("client_id"),
-    _type_settings.c.event_type == bindparam("event_type"),
-)
+async def get_type_overrides(
+    session: AsyncSession, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[bool | None, str | None, str | None]]:
+    """(send, template_client, template_manager) of each (client id, event type) pair that
+    has a row, in one query."""
+    if not pairs:
+        return {}
+    table = ClientTypeSetting.__table__
+    result = await session.execute(
+        select(
+            table.c.client_id,
+            table.c.event_type,
+            table.c.send,
+            table.c.template_client,
+            table.c.template_manager,
+        ).where(tuple_(table.c.client_id, table.c.event_type).in_(list(set(pairs))))
+    )
+    return {
+        (row.client_id, row.event_type): (row.send, row.template_client, row.template_manager)
+        for row in result
+    }
 
 
 async def list_client_type_settings(
