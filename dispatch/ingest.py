@@ -158,17 +158,26 @@ class EventIngestor:
         """
         effective = await self._config.current(session)
         arrivals = range(len(items))
-        event_pks: dict[int, int | None] = {}
+        first_of: dict[str, int] = {}  # event_id -> its first arrival in this batch
         for i in sorted(arrivals, key=lambda i: items[i][0].event_id):
-            event, payload = items[i]
-            event_pks[i] = await events.insert_event_if_new(
-                session,
-                event_id=event.event_id,
-                type_=event.type,
-                occurred_at=event.occurred_at,
-                client_id=event.client.id,
-                payload=payload,
-            )
+            first_of.setdefault(items[i][0].event_id, i)
+        inserted = await events.insert_events_if_new(
+            session,
+            [
+                {
+                    "event_id": items[i][0].event_id,
+                    "type": items[i][0].type,
+                    "occurred_at": items[i][0].occurred_at,
+                    "client_id": items[i][0].client.id,
+                    "payload": items[i][1],
+                }
+                for i in first_of.values()
+            ],
+        )
+        event_pks = {
+            i: inserted.get(items[i][0].event_id) if first_of[items[i][0].event_id] == i else None
+            for i in arrivals
+        }
         new = [i for i in arrivals if event_pks[i] is not None]
 
         managers: dict[int, ManagerRecord] = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -14,41 +14,33 @@ from storage.types import utcnow
 from storage.upsert import dialect_of, insert_of
 
 
-async def insert_event_if_new(
-    session: AsyncSession,
-    *,
-    event_id: str,
-    type_: str,
-    occurred_at: datetime | None,
-    client_id: str | None,
-    payload: dict[str, Any],
-) -> int | None:
-    """Insert the event and return its row id, or None when `event_id` is already stored.
+async def insert_events_if_new(
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]]
+) -> dict[str, int]:
+    """Insert the events (each row: event_id, type, occurred_at, client_id, payload) whose
+    `event_id` is not stored yet, in one statement; returns the new rows' ids by event_id.
 
-    On PostgreSQL a concurrent insert of the same id waits here until the first transaction
-    ends, so exactly one caller gets the id and the others see a duplicate.
+    Give each event_id once, rows in event_id order: rows are inserted (and their unique
+    keys locked) in the order given. On PostgreSQL an event_id that a concurrent
+    transaction is inserting waits here for it, so exactly one caller stores it.
     """
-    row = {
-        "event_id": event_id,
-        "type": type_,
-        "occurred_at": occurred_at,
-        "received_at": utcnow(),
-        "client_id": client_id,
-        "payload": payload,
-    }
-    statement = _insert_if_new(dialect_of(session))
-    return (await session.execute(statement, row)).scalar_one_or_none()
+    if not rows:
+        return {}
+    now = utcnow()
+    values = [{**row, "received_at": now} for row in rows]
+    result = await session.execute(_insert_if_new(dialect_of(session)), values)
+    return {row.event_id: row.id for row in result}
 
 
 @functools.lru_cache(maxsize=2)
 def _insert_if_new(dialect: str) -> Any:
     """Built once per dialect: the values come as parameters, so SQLAlchemy reuses the
-    compiled statement instead of building and hashing a new one per event."""
+    compiled statement (several rows go in as one multi-row INSERT)."""
     table = Event.__table__
     return (
         insert_of(dialect)(table)
         .on_conflict_do_nothing(index_elements=[table.c.event_id])
-        .returning(table.c.id)
+        .returning(table.c.id, table.c.event_id)
     )
 
 
