@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.catalogue import EVENT_TYPES
-from dispatch.clients import save_client
+from dispatch.clients import save_clients
 from dispatch.context import event_context
 from dispatch.group_commit import GroupCommit
 from dispatch.planner import PlannedNotification, Recipient, plan_notifications
@@ -180,16 +180,19 @@ class EventIngestor:
         }
         new = [i for i in arrivals if event_pks[i] is not None]
 
-        managers: dict[int, ManagerRecord] = {}
-        with_manager = [i for i in new if items[i][0].manager is not None]
-        for i in sorted(with_manager, key=lambda i: _manager_of(items[i][0]).id):
-            values = _manager_of(items[i][0]).model_dump(exclude_unset=True)
-            managers[i] = await directory.upsert_manager(session, values)
-
-        clients: dict[int, tuple[ClientRecord, bool]] = {}
-        for i in sorted(new, key=lambda i: items[i][0].client.id):
-            values = _client_values(items[i][0], managers.get(i))
-            clients[i] = await save_client(session, values, effective)
+        managers = await directory.upsert_managers(
+            session,
+            [
+                (i, _manager_of(items[i][0]).model_dump(exclude_unset=True))
+                for i in new
+                if items[i][0].manager is not None
+            ],
+        )
+        clients = await save_clients(
+            session,
+            [(i, _client_values(items[i][0], managers.get(i))) for i in new],
+            effective,
+        )
 
         planned = await self._plan_all(
             session, effective, {i: items[i][0] for i in new}, managers, clients

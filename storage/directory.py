@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Client, ClientTypeSetting, Manager, TelegramLink
 from storage.types import utcnow
 from storage.upsert import dialect_of, insert_for, insert_of
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +55,78 @@ async def upsert_manager(session: AsyncSession, values: Mapping[str, Any]) -> Ma
     return ManagerRecord(id=row.id, name=row.name, phone=row.phone)
 
 
-async def upsert_client(
-    session: AsyncSession, values: Mapping[str, Any]
-) -> tuple[ClientRecord, bool]:
-    """Insert the client or update the fields given; returns the row and whether it is new."""
-    row, created = await _upsert(session, _clients, values)
-    record = ClientRecord(
-        id=row.id,
-        name=row.name,
-        phone=row.phone,
-        manager_id=row.manager_id,
-        category=row.category,
-        blocked=row.blocked,
-    )
-    return record, created
+async def upsert_managers(
+    session: AsyncSession, entries: Sequence[tuple[T, Mapping[str, Any]]]
+) -> dict[T, ManagerRecord]:
+    """`upsert_manager` for many (tag, values) entries, given in arrival order; each tag gets
+    the row as its own values left it. See `_upsert_in_rounds` for the statements."""
+    rows = await _upsert_in_rounds(session, _managers, entries)
+    return {
+        tag: ManagerRecord(id=row.id, name=row.name, phone=row.phone)
+        for tag, (row, _) in rows.items()
+    }
+
+
+async def upsert_clients(
+    session: AsyncSession, entries: Sequence[tuple[T, Mapping[str, Any]]]
+) -> dict[T, tuple[ClientRecord, bool]]:
+    """Insert each client or update the fields given, for many (tag, values) entries in
+    arrival order; each tag gets (the row as its values left it, whether it was new)."""
+    rows = await _upsert_in_rounds(session, _clients, entries)
+    return {
+        tag: (
+            ClientRecord(
+                id=row.id,
+                name=row.name,
+                phone=row.phone,
+                manager_id=row.manager_id,
+                category=row.category,
+                blocked=row.blocked,
+            ),
+            created,
+        )
+        for tag, (row, created) in rows.items()
+    }
+
+
+async def _upsert_in_rounds(
+    session: AsyncSession, table: Any, entries: Sequence[tuple[T, Mapping[str, Any]]]
+) -> dict[T, tuple[Any, bool]]:
+    """Upsert many cards with few statements, locking rows in id order.
+
+    Round k holds the k-th entry of every id (an id's entries keep their arrival order), so
+    no statement touches a row twice (which ON CONFLICT DO UPDATE refuses). A round whose
+    entries all give the same columns is one multi-row statement with its rows in id order;
+    otherwise its entries go one by one, in id order. Every round after the first touches
+    only rows the first one locked, so concurrent batches lock in one global order.
+    """
+    rounds: list[list[tuple[T, Mapping[str, Any]]]] = []
+    seen: dict[str, int] = {}
+    for tag, values in sorted(entries, key=lambda entry: str(entry[1]["id"])):
+        k = seen.get(values["id"], 0)
+        seen[values["id"]] = k + 1
+        if k == len(rounds):
+            rounds.append([])
+        rounds[k].append((tag, values))
+    results: dict[T, tuple[Any, bool]] = {}
+    dialect = dialect_of(session)
+    for round_ in rounds:
+        column_sets = {tuple(sorted(values)) for _, values in round_}
+        if len(column_sets) > 1:
+            for tag, values in round_:
+                results[tag] = await _upsert(session, table, values)
+            continue
+        now = utcnow()
+        statement = _upsert_statement(dialect, table.name, column_sets.pop())
+        result = await session.execute(
+            statement,
+            [{**values, "created_at": now, "updated_at": now} for _, values in round_],
+        )
+        by_id = {row.id: row for row in result}
+        for tag, values in round_:
+            row = by_id[values["id"]]
+            results[tag] = (row, row.created_at == now)
+    return results
 
 
 async def _upsert(
@@ -110,18 +170,20 @@ async def get_manager_records(
 
 
 async def init_client_type_settings(
-    session: AsyncSession, client_id: str, sends: Mapping[str, bool]
+    session: AsyncSession, client_ids: str | Collection[str], sends: Mapping[str, bool]
 ) -> None:
-    """Fix a new client's «Отправлять уведомление» flags from the types' defaults.
+    """Fix new clients' «Отправлять уведомление» flags from the types' defaults.
 
     Materialised once, so a later change of `default_for_new_clients` leaves existing
     clients alone, as the seed describes.
     """
-    if not sends:
+    ids = [client_ids] if isinstance(client_ids, str) else sorted(client_ids)
+    if not sends or not ids:
         return
     now = utcnow()
     rows = [
         {"client_id": client_id, "event_type": code, "send": send, "updated_at": now}
+        for client_id in ids
         for code, send in sends.items()
     ]
     # executemany with one statement built once, not a 16-row VALUES compiled every time

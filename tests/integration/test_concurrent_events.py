@@ -102,3 +102,55 @@ async def test_two_replicas_batches_sharing_managers_do_not_deadlock(
         for replica in replicas:
             await replica.client.close()
     assert "writing them one by one" not in caplog.text
+
+
+PHONE_TWO = "+79160000002"
+
+
+async def test_one_batch_with_the_same_client_twice_plans_each_event_with_its_own_card(
+    service: Service,
+) -> None:
+    """Events that arrive together share a transaction; each still sees the client card as
+    its own event left it, the later one's values win on the card, and a new client's
+    flags are fixed once."""
+    status, body = await service.admin(
+        "PUT", "/api/v1/event-types/client_order.ready", json_body={"send_to_manager": True}
+    )
+    assert status == 200, body
+    ingestor = service.app[INGESTOR]
+
+    def event(n: int, client: dict[str, str]) -> EventIn:
+        return EventIn.model_validate(make_event(event_id=f"erp-batch-{n}", client=client))
+
+    results = await asyncio.gather(
+        ingestor.accept(event(1, {"id": "C-9", "name": "Первое имя"}), {}),
+        ingestor.accept(
+            event(2, {"id": "C-9", "name": "Второе имя", "phone": "+79160000002"}), {}
+        ),
+        ingestor.accept(event(3, {"id": "C-8", "name": "Другой", "category": "Опт"}), {}),
+        ingestor.accept(event(1, {"id": "C-9", "name": "Первое имя"}), {}),  # a repeat
+    )
+
+    assert ingestor.transactions == 1  # all four in one transaction
+    assert [r.duplicate for r in results] == [False, False, False, True]
+    assert results[3].notifications == results[0].notifications
+    texts = {}
+    async with service.db.sessions() as session:
+        for result in results[:3]:
+            [manager_note] = [n for n in result.notifications if n.recipient == "manager"]
+            row = await session.get(Notification, manager_note.id)
+            assert row is not None
+            texts[result.event_id] = row.text or ""
+        card = await session.get(Client, "C-9")
+        flags = (
+            await session.execute(
+                select(func.count())
+                .select_from(ClientTypeSetting)
+                .where(ClientTypeSetting.client_id == "C-9")
+            )
+        ).scalar_one()
+    assert "Клиент: Первое имя." in texts["erp-batch-1"]
+    assert f"Клиент: Второе имя, {PHONE_TWO}." in texts["erp-batch-2"]
+    assert "Клиент: Другой." in texts["erp-batch-3"]
+    assert card is not None and (card.name, card.phone) == ("Второе имя", PHONE_TWO)
+    assert flags == 16
