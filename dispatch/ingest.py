@@ -148,13 +148,16 @@ class EventIngestor:
     ) -> list[_Stored]:
         """Store a batch of events in the current transaction, each as if alone.
 
+        A few statements per batch, not per event: the events in one INSERT, managers and
+        clients in multi-row upserts, one read each for what planning needs, the
+        notifications and their history in one INSERT each.
+
         The rows that concurrent transactions may both lock (an event id, a manager, a
         client) are written in phases, each in key order: events, then managers, then
         clients. Every batch of every replica takes its locks in the same global order, so
         two batches sharing managers wait for each other instead of deadlocking. Within a
-        key, arrival order is kept (sorts are stable): a client's later event updates its
-        card after the earlier one, and each event plans with the card as its own upsert
-        left it.
+        key, arrival order is kept: a client's later event updates its card after the
+        earlier one, and each event plans with the card as its own values left it.
         """
         effective = await self._config.current(session)
         arrivals = range(len(items))
