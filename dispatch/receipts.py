@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from dispatch.channels.sms.base import DeliveryState, ProviderError, Receipt, SmsProvider
 from storage import notifications, parked_receipts
 from storage.database import Database
@@ -104,36 +106,50 @@ async def retry_parked(db: Database, *, now: datetime | None = None) -> ReceiptT
     """Apply parked receipts whose notification now carries the provider's id; drop those
     that are moot (the notification is final already) or older than `PARKED_MAX_AGE`."""
     now = now or utcnow()
-    applied = unknown = waiting = 0
     async with db.transaction() as session:
-        done: list[tuple[str, str]] = []
-        for receipt in await parked_receipts.oldest(session, limit=PARKED_BATCH):
-            key = (receipt.provider, receipt.provider_message_id)
-            updated = await notifications.apply_receipt(
-                session,
-                provider=receipt.provider,
-                provider_message_id=receipt.provider_message_id,
-                to_status=receipt.status,
-                reason=receipt.reason,
-                actor=receipt.actor,
-                now=now,
+        parked = await parked_receipts.oldest(session, limit=PARKED_BATCH)
+        return await _apply_parked(session, parked, now=now)
+
+
+async def apply_parked_for(
+    session: AsyncSession, keys: list[tuple[str, str]], *, now: datetime
+) -> ReceiptTally:
+    """Apply, in the caller's transaction, the parked receipts of messages whose "sent" row
+    was just written (the outcome writer calls this): no wait for the receipts job."""
+    return await _apply_parked(session, await parked_receipts.find(session, keys), now=now)
+
+
+async def _apply_parked(
+    session: AsyncSession, parked: list[Parked], *, now: datetime
+) -> ReceiptTally:
+    applied = unknown = waiting = 0
+    done: list[tuple[str, str]] = []
+    for receipt in parked:
+        key = (receipt.provider, receipt.provider_message_id)
+        updated = await notifications.apply_receipt(
+            session,
+            provider=receipt.provider,
+            provider_message_id=receipt.provider_message_id,
+            to_status=receipt.status,
+            reason=receipt.reason,
+            actor=receipt.actor,
+            now=now,
+        )
+        if updated is not None:
+            applied += 1
+            done.append(key)
+        elif await parked_receipts.is_known(session, *key):
+            unknown += 1
+            done.append(key)
+        elif now - receipt.received_at > PARKED_MAX_AGE:
+            unknown += 1
+            done.append(key)
+            logger.warning(
+                "receipt from %s for message %s dropped: no notification carries that id", *key
             )
-            if updated is not None:
-                applied += 1
-                done.append(key)
-            elif await parked_receipts.is_known(session, *key):
-                unknown += 1
-                done.append(key)
-            elif now - receipt.received_at > PARKED_MAX_AGE:
-                unknown += 1
-                done.append(key)
-                logger.warning(
-                    "receipt from %s for message %s dropped: no notification carries that id",
-                    *key,
-                )
-            else:
-                waiting += 1
-        await parked_receipts.forget(session, done)
+        else:
+            waiting += 1
+    await parked_receipts.forget(session, done)
     return ReceiptTally(applied=applied, unknown=unknown, parked=waiting)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,6 +61,18 @@ async def park(session: AsyncSession, receipt: Parked) -> None:
 
 async def oldest(session: AsyncSession, *, limit: int) -> list[Parked]:
     result = await session.execute(select(_parked).order_by(_parked.c.received_at).limit(limit))
+    return _records(result)
+
+
+async def find(session: AsyncSession, keys: list[tuple[str, str]]) -> list[Parked]:
+    """The parked receipts for these (provider, provider message id) pairs, if any."""
+    if not keys:
+        return []
+    key = tuple_(_parked.c.provider, _parked.c.provider_message_id)
+    return _records(await session.execute(select(_parked).where(key.in_(keys))))
+
+
+def _records(result: Any) -> list[Parked]:
     return [
         Parked(
             provider=row.provider,

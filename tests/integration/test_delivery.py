@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.scheduler import SCHEDULER
 from storage.models import Notification, TelegramLink
@@ -247,30 +247,73 @@ async def test_delivery_receipt_marks_the_sms_delivered(
     assert delivered.delivered_at is not None
 
 
-async def test_a_receipt_faster_than_our_commit_is_applied_later(
+async def test_a_receipt_faster_than_our_commit_is_applied_with_it(
     live_service: Service, sms_gateway: FakeHttpGateway
 ) -> None:
     """The provider reports "delivered" before it even answers the send, so before our
-    "sent" row (with its id) exists. The receipt is parked, not lost; the receipts job
-    applies it once the row is there."""
+    "sent" row (with its id) exists. The receipt is parked, not lost, and applied in the
+    very transaction that records the send."""
     sms_gateway.report_before_reply = str(
         live_service.client.make_url("/api/v1/providers/main/status")
     )
     [note] = await post(live_service)
-    row = await live_service.wait_for_status(note["id"], "sent")
-    assert sms_gateway.early_report_statuses == [200]  # answered 2xx: no retry loop
 
-    scheduler = live_service.app[SCHEDULER]
-    first = await scheduler.run_job_now("receipts", now=utcnow())
-
-    assert first.result is not None and first.result["applied"] == 1, first
     delivered = await live_service.wait_for_status(note["id"], "delivered")
-    assert delivered.provider_message_id == row.provider_message_id
-    # Applied once: the next run finds nothing parked.
-    later = utcnow() + timedelta(hours=1)
-    again = await scheduler.run_job_now("receipts", now=later)
-    assert again.result is not None, again
-    assert (again.result["applied"], again.result["parked"]) == (0, 0), again
+
+    assert sms_gateway.early_report_statuses == [200]  # answered 2xx: no retry loop
+    assert delivered.provider_message_id is not None
+    history = await live_service.history(note["id"])
+    assert [step[:2] for step in history][-2:] == [("sending", "sent"), ("sent", "delivered")]
+    # Nothing is left parked for the receipts job.
+    run = await live_service.app[SCHEDULER].run_job_now(
+        "receipts", now=utcnow() + timedelta(hours=1)
+    )
+    assert run.result is not None, run
+    assert (run.result["applied"], run.result["parked"]) == (0, 0), run
+
+
+async def _set_provider_id(service: Service, notification_id: int, value: str | None) -> None:
+    async with service.db.transaction() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(provider_message_id=value)
+        )
+
+
+async def test_a_parked_receipt_is_applied_by_the_receipts_job(
+    live_service: Service, sms_gateway: FakeHttpGateway
+) -> None:
+    """A report parked for a message id that a notification gets only later, by another
+    way than our own send (e.g. the row was recorded by another replica that stopped before
+    applying it): the receipts job applies it."""
+    url = str(live_service.client.make_url("/api/v1/providers/main/status"))
+    [note] = await post(live_service)
+    row = await live_service.wait_for_status(note["id"], "sent")
+    pmid = row.provider_message_id or ""
+    async with live_service.db.transaction() as session:  # as if not recorded yet
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == note["id"])
+            .values(provider_message_id=None)
+        )
+    sms_gateway.deliver(pmid)
+    async with aiohttp.ClientSession() as http:
+        status, _ = await sms_gateway.callback(pmid, url).post(http)
+    assert status == 200
+    async with live_service.db.transaction() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == note["id"])
+            .values(provider_message_id=pmid)
+        )
+
+    run = await live_service.app[SCHEDULER].run_job_now(
+        "receipts", now=utcnow() + timedelta(hours=1)
+    )
+
+    assert run.result is not None and run.result["applied"] == 1, run
+    await live_service.wait_for_status(note["id"], "delivered")
 
 
 async def test_a_receipt_for_a_final_notification_is_not_parked(
