@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.channels.sms.base import DeliveryState, ProviderError, Receipt, SmsProvider
 from storage import notifications, parked_receipts
 from storage.database import Database
+from storage.notifications import ReceiptMatch
 from storage.parked_receipts import Parked
 from storage.statuses import Status
 from storage.types import utcnow
@@ -66,7 +67,7 @@ async def apply_receipts(
             reason = receipt.reason or (
                 "delivered to the handset" if status is Status.DELIVERED else "not delivered"
             )
-            updated = await notifications.apply_receipt(
+            match = await notifications.apply_receipt(
                 session,
                 provider=provider,
                 provider_message_id=receipt.provider_message_id,
@@ -75,11 +76,9 @@ async def apply_receipts(
                 actor=actor,
                 now=now,
             )
-            if updated is not None:
+            if match is ReceiptMatch.APPLIED:
                 applied += 1
-            elif not await parked_receipts.is_known(
-                session, provider, receipt.provider_message_id
-            ):
+            elif match is ReceiptMatch.UNKNOWN:
                 parked += 1
                 await parked_receipts.park(
                     session,
@@ -126,7 +125,7 @@ async def _apply_parked(
     done: list[tuple[str, str]] = []
     for receipt in parked:
         key = (receipt.provider, receipt.provider_message_id)
-        updated = await notifications.apply_receipt(
+        match = await notifications.apply_receipt(
             session,
             provider=receipt.provider,
             provider_message_id=receipt.provider_message_id,
@@ -135,10 +134,10 @@ async def _apply_parked(
             actor=receipt.actor,
             now=now,
         )
-        if updated is not None:
+        if match is ReceiptMatch.APPLIED:
             applied += 1
             done.append(key)
-        elif await parked_receipts.is_known(session, *key):
+        elif match is ReceiptMatch.FINAL:
             unknown += 1
             done.append(key)
         elif now - receipt.received_at > PARKED_MAX_AGE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -162,6 +163,16 @@ async def event_ids_by_pk(session: AsyncSession, event_pks: Collection[int]) -> 
     return dict(result.all())
 
 
+class ReceiptMatch(StrEnum):
+    """What a delivery receipt found in the journal."""
+
+    APPLIED = "applied"
+    FINAL = "final"
+    """The notification with that provider id is past `sent` already."""
+    UNKNOWN = "unknown"
+    """No notification carries that provider id (yet)."""
+
+
 async def apply_receipt(
     session: AsyncSession,
     *,
@@ -171,9 +182,8 @@ async def apply_receipt(
     reason: str | None,
     actor: str,
     now: datetime,
-) -> int | None:
-    """Move the sent notification with this provider id to `to_status`; returns its id, or
-    None when no sent notification has that id (unknown, or already final)."""
+) -> ReceiptMatch:
+    """Move the sent notification with this provider id to `to_status`."""
     table = Notification.__table__
     row = (
         await session.execute(
@@ -183,8 +193,10 @@ async def apply_receipt(
             )
         )
     ).first()
-    if row is None or row.status != "sent":
-        return None
+    if row is None:
+        return ReceiptMatch.UNKNOWN
+    if row.status != "sent":
+        return ReceiptMatch.FINAL
     fields: dict[str, Any] = {"delivered_at": now} if to_status == "delivered" else {}
     updated = await transition(
         session,
@@ -195,7 +207,7 @@ async def apply_receipt(
         reason=reason,
         **fields,
     )
-    return None if updated is None else updated.id
+    return ReceiptMatch.FINAL if updated is None else ReceiptMatch.APPLIED
 
 
 async def sent_awaiting_receipt(

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, select, tuple_
+from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Notification, ParkedReceipt
+from storage.models import ParkedReceipt
 from storage.upsert import insert_for
 
 _parked = cast(Table, ParkedReceipt.__table__)
-_notifications = cast(Table, Notification.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,17 +23,6 @@ class Parked:
     reason: str | None
     actor: str
     received_at: datetime
-
-
-async def is_known(session: AsyncSession, provider: str, provider_message_id: str) -> bool:
-    """Whether some notification carries this provider id (in any status)."""
-    statement = select(
-        exists().where(
-            _notifications.c.provider == provider,
-            _notifications.c.provider_message_id == provider_message_id,
-        )
-    )
-    return bool((await session.execute(statement)).scalar())
 
 
 async def park(session: AsyncSession, receipt: Parked) -> None:
