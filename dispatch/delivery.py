@@ -161,14 +161,11 @@ class DeliveryService:
                 chats[item.id] = found.managers.get(item.manager_id, [])
         return Prepared(notify, chats)
 
-    async def deliver(self, item: ClaimedNotification, prepared: Prepared | None = None) -> None:
+    async def deliver(self, item: ClaimedNotification, prepared: Prepared) -> None:
         """One attempt for `item`; always ends with the row leaving `sending` (or the lease
         having passed to another worker). `prepared` comes from `prepare` for its batch."""
         attempt = _Attempt(item)
         try:
-            if prepared is None:
-                async with self._db.sessions() as session:
-                    prepared = await self.prepare(session, [item])
             outcome = await self._route_and_send(attempt, prepared)
         except _Deferred as deferred:
             await self._defer(attempt, deferred)

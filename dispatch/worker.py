@@ -99,16 +99,16 @@ class Worker:
     async def _run(self) -> None:
         while not self._stopping:
             free = self._concurrency - len(self._inflight)
-            claimed: list[ClaimedNotification] = []
+            claimed: list[tuple[ClaimedNotification, Prepared]] = []
             if free > 0:
                 self._wake.clear()
                 try:
-                    claimed, prepared = await self._claim(free)
+                    claimed = await self._claim(free)
                 except Exception as exc:
                     logger.warning("claiming failed: %s", describe_db_error(exc))
                     await self._sleep(ERROR_BACKOFF_SECONDS)
                     continue
-                for item in claimed:
+                for item, prepared in claimed:
                     task = asyncio.create_task(
                         self._deliver(item, prepared), name=f"deliver-{item.id}"
                     )
@@ -118,15 +118,18 @@ class Worker:
                 continue  # there may be more due right now
             await self._sleep(self._poll)
 
-    async def _claim(self, limit: int) -> tuple[list[ClaimedNotification], Prepared | None]:
+    async def _claim(self, limit: int) -> list[tuple[ClaimedNotification, Prepared]]:
+        """Lease up to `limit` due rows, each with what its delivery needs read alongside."""
         async with self._db.transaction() as session:
             claimed = await queue.claim_due(
                 session, now=utcnow(), lease=self._lease, limit=limit, telegram=self._lane
             )
-            prepared = await self._delivery.prepare(session, claimed) if claimed else None
-        return claimed, prepared
+            if not claimed:
+                return []
+            prepared = await self._delivery.prepare(session, claimed)
+        return [(item, prepared) for item in claimed]
 
-    async def _deliver(self, item: ClaimedNotification, prepared: Prepared | None) -> None:
+    async def _deliver(self, item: ClaimedNotification, prepared: Prepared) -> None:
         try:
             await self._delivery.deliver(item, prepared)
             self.delivered += 1
