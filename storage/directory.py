@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, or_, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import links
 from storage.models import Client, ClientTypeSetting, Manager, TelegramLink
 from storage.types import utcnow
 from storage.upsert import dialect_of, insert_for, insert_of
@@ -265,45 +266,14 @@ async def active_chat_ids(
     session: AsyncSession, *, client_id: str | None = None, manager_id: str | None = None
 ) -> list[int]:
     """Chats that may receive notifications: linked, not stopped, not blocked."""
-    if client_id is None and manager_id is None:
-        return []
-    clients, managers = await usable_chats(session, client_id=client_id, manager_id=manager_id)
-    return clients if client_id is not None else managers
-
-
-async def usable_chats(
-    session: AsyncSession, *, client_id: str | None, manager_id: str | None
-) -> tuple[list[int], list[int]]:
-    """The usable chats of a client and of a manager, in one query."""
-    if client_id is None and manager_id is None:
-        return [], []
-    result = await session.execute(
-        _usable_chats_statement(client_id is not None, manager_id is not None),
-        {"client_id": client_id, "manager_id": manager_id},
+    found = await links.usable_chats_many(
+        session,
+        client_ids=[client_id] if client_id is not None else [],
+        manager_ids=[manager_id] if manager_id is not None else [],
     )
-    client_chats: list[int] = []
-    manager_chats: list[int] = []
-    for chat_id, linked_client in result.all():
-        if client_id is not None and linked_client == client_id:
-            client_chats.append(chat_id)
-        else:
-            manager_chats.append(chat_id)
-    return client_chats, manager_chats
-
-
-@functools.lru_cache(maxsize=4)
-def _usable_chats_statement(of_client: bool, of_manager: bool) -> Any:
-    links = TelegramLink.__table__
-    wanted = []
-    if of_client:
-        wanted.append(links.c.client_id == bindparam("client_id"))
-    if of_manager:
-        wanted.append(links.c.manager_id == bindparam("manager_id"))
-    return (
-        select(links.c.chat_id, links.c.client_id)
-        .where(or_(*wanted), links.c.stopped.is_(False), links.c.blocked.is_(False))
-        .order_by(links.c.id)
-    )
+    if client_id is not None:
+        return found.clients.get(client_id, [])
+    return found.managers.get(manager_id, []) if manager_id is not None else []
 
 
 async def link_chat(
@@ -380,18 +350,18 @@ class ChatLinkRecord:
 
 async def manager_chat_links(session: AsyncSession, manager_id: str) -> list[ChatLinkRecord]:
     """Every chat linked to the manager, usable or not, oldest link first."""
-    links = TelegramLink.__table__
+    table = TelegramLink.__table__
     result = await session.execute(
         select(
-            links.c.chat_id,
-            links.c.user_id,
-            links.c.stopped,
-            links.c.blocked,
-            links.c.created_at,
-            links.c.updated_at,
+            table.c.chat_id,
+            table.c.user_id,
+            table.c.stopped,
+            table.c.blocked,
+            table.c.created_at,
+            table.c.updated_at,
         )
-        .where(links.c.manager_id == manager_id)
-        .order_by(links.c.id)
+        .where(table.c.manager_id == manager_id)
+        .order_by(table.c.id)
     )
     return [
         ChatLinkRecord(
