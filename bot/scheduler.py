@@ -28,7 +28,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -124,13 +124,7 @@ class AppScheduler:
         mailer = self.mailer
 
         async def receipts(now: datetime) -> dict[str, Any]:
-            tally = await poll_receipts(db, providers)
-            return {
-                "applied": tally.applied,
-                "unknown": tally.unknown,
-                "in_progress": tally.in_progress,
-                "parked": tally.parked,
-            }
+            return asdict(await poll_receipts(db, providers))
 
         async def email(now: datetime) -> dict[str, Any]:
             return dict((await mailer.flush(now)).as_dict())
