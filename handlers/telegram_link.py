@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Literal
 
 from aiohttp import web
 
@@ -57,26 +58,27 @@ def _answer(
 @routes.get("/api/v1/clients/{id}/telegram-link")
 @admin_only
 async def client_telegram_link(request: web.Request) -> web.Response:
-    client_id = card_id(request, "client")
-    username = await _username(request)
-    issued = await subscriptions.issue_link_token(request.app[DB], client_id=client_id)
-    if issued is None:
-        raise ApiError(404, "not_found", f"client {client_id} does not exist")
-    logger.info("deep link issued for client %s", client_id)
-    return web.json_response(
-        _answer("client_id", client_id, username, issued.token, issued.expires_at)
-    )
+    return await _issue(request, "client")
 
 
 @routes.get("/api/v1/managers/{id}/telegram-link")
 @admin_only
 async def manager_telegram_link(request: web.Request) -> web.Response:
-    manager_id = card_id(request, "manager")
+    return await _issue(request, "manager")
+
+
+async def _issue(request: web.Request, what: Literal["client", "manager"]) -> web.Response:
+    """A one-time deep link that subscribes the chat opening it to the client or manager."""
+    owner_id = card_id(request, what)
     username = await _username(request)
-    issued = await subscriptions.issue_link_token(request.app[DB], manager_id=manager_id)
+    issued = await subscriptions.issue_link_token(
+        request.app[DB],
+        client_id=owner_id if what == "client" else None,
+        manager_id=owner_id if what == "manager" else None,
+    )
     if issued is None:
-        raise ApiError(404, "not_found", f"manager {manager_id} does not exist")
-    logger.info("deep link issued for manager %s", manager_id)
+        raise ApiError(404, "not_found", f"{what} {owner_id} does not exist")
+    logger.info("deep link issued for %s %s", what, owner_id)
     return web.json_response(
-        _answer("manager_id", manager_id, username, issued.token, issued.expires_at)
+        _answer(f"{what}_id", owner_id, username, issued.token, issued.expires_at)
     )
