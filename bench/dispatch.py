@@ -44,7 +44,7 @@ from tests.events import make_event  # noqa: E402
 from tests.fakes.sms_http import FakeHttpGateway  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
 
-SECRET = "bench-secret"
+SECRET = "bench-webhook-secret"
 
 
 @asynccontextmanager
@@ -79,6 +79,7 @@ def settings_for(
     return Settings.load(
         database={"url": url},
         webhook={"secret": SECRET},
+        admin={"token": "bench-admin-token-0001"},
         notify={"mode": "live", "service": "telegram" if args.telegram else "sms"},
         telegram={"token": telegram.token, "api_base": telegram.base_url},
         sms_services=[

@@ -189,7 +189,7 @@ async def spawned_server(database: str, secret: str) -> AsyncIterator[str]:
 
 async def main_async(args: argparse.Namespace) -> int:
     if args.spawn:
-        secret = args.secret or "bench-secret"
+        secret = args.secret or "bench-webhook-secret"
         async with spawned_server(args.spawn, secret) as url:
             # Warm up: the first requests pay for imports and connection setup.
             await run(url, secret, min(200, args.events), min(16, args.concurrency), 50)

@@ -34,6 +34,7 @@ from dispatch.worker import Worker
 from handlers import admin, erp, health, jobs, managers, metrics, receipts, sms_admin
 from handlers.context import HttpContext
 from handlers.errors import error_middleware
+from handlers.guard import edge_hosts, request_guard
 from handlers.keys import (
     DB,
     HTTP_CONTEXT,
@@ -65,16 +66,26 @@ def create_app(
 ) -> web.Application:
     """Build the aiohttp application from `settings`; nothing starts until it runs."""
     app = web.Application(
-        middlewares=[request_id_middleware(), error_middleware], client_max_size=CLIENT_MAX_SIZE
+        # The guard runs inside the error middleware, so its refusals get the contract's body.
+        middlewares=[request_id_middleware(), error_middleware, request_guard],
+        client_max_size=CLIENT_MAX_SIZE,
     )
     app[SETTINGS] = settings
+    allowed_hosts, origin_hosts = edge_hosts(
+        settings.http.host, settings.http.public_url, settings.http.allowed_hosts
+    )
     app[admin.SMS_SERVICES] = tuple(settings.sms_services)
+    app[sms_admin.TEST_SMS_LIMITS] = settings.test_sms
     app[HTTP_CONTEXT] = HttpContext(
         webhook_secret=settings.webhook.secret,
         webhook_tolerance_seconds=settings.webhook.tolerance_seconds,
         webhook_max_body_bytes=settings.webhook.max_body_bytes,
+        body_timeout_seconds=settings.http.body_timeout_seconds,
         admin_token=settings.admin.token,
         public_url=settings.http.public_url,
+        metrics_token=settings.metrics.token,
+        allowed_hosts=allowed_hosts,
+        origin_hosts=origin_hosts,
     )
     renderer = Renderer()
     app[RENDERER] = renderer

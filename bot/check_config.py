@@ -11,6 +11,8 @@ this version's head), SMTP (connect, EHLO, STARTTLS and login when configured), 
     skip telegram  no token (telegram.token)
     ok   sms:main  http: balance 812.40 RUB
 
+An SMS service that cannot authenticate delivery callbacks (no `token`, SMS.ru without
+`api_key`, Twilio without its auth token) refuses them all; its line says so and what to set.
 The checks run concurrently, each within `CHECK_TIMEOUT_SECONDS`. Nothing secret is
 printed: every detail passes through the same redaction as the logs.
 """
@@ -38,7 +40,7 @@ from bot.settings import DEFAULT_CONFIG_FILE, Settings
 from bot.telegram import create_bot
 from bot.telegram_app import webhook_url
 from dispatch.channels.sms.base import ProviderError
-from dispatch.channels.sms.registry import build_provider
+from dispatch.channels.sms.registry import build_provider, callbacks_refused
 from dispatch.config import SmsServiceConfig
 from storage import migrate
 from storage.database import create_database, describe_db_error
@@ -232,20 +234,26 @@ async def _webhook_state(bot: Bot, settings: Settings) -> str:
 
 async def check_sms_service(settings: Settings, service: SmsServiceConfig) -> CheckResult:
     name = f"sms:{service.name}"
+    # Not a failure (sending works, SMS.ru/SMSC/SMS Aero/Twilio are polled), but receipts
+    # posted by the provider are all refused until this is fixed: say so on either line.
+    refused = callbacks_refused(service, settings.http.public_url)
+    note = f"; {refused}" if refused else ""
     async with aiohttp.ClientSession() as http:
         provider = build_provider(service, http)
         try:
             balance = await provider.balance()
         except ProviderError as exc:
-            return _fail(name, f"{service.kind}: {exc} ({exc.error.value})")
+            return _fail(name, f"{service.kind}: {exc} ({exc.error.value}){note}")
         except (aiohttp.ClientError, OSError) as exc:
-            return _fail(name, f"{service.kind}: cannot reach the provider: {_describe(exc)}")
+            return _fail(
+                name, f"{service.kind}: cannot reach the provider: {_describe(exc)}{note}"
+            )
     currency = f" {balance.currency}" if balance.currency else ""
     detail = f"{service.kind}: balance {balance.amount}{currency}"
     threshold = settings.notify.low_balance_threshold
     if threshold and balance.amount < threshold:
         detail += f" (below notify.low_balance_threshold = {threshold})"
-    return _ok(name, detail)
+    return _ok(name, detail + note)
 
 
 # --- running them ------------------------------------------------------------------------

@@ -68,13 +68,17 @@ FALLBACK_DESCRIPTIONS: dict[str, str] = {
     "http.host": "Listen address of `vestnik serve` (`0.0.0.0` in a container).",
     "http.port": "Listen port of `vestnik serve`.",
     "webhook.secret": (
-        "HMAC-SHA256 secret shared with the ERP (`X-Vestnik-Signature`); required in `live` "
-        "mode. Without it unsigned events are accepted from loopback only."
+        "HMAC-SHA256 secret shared with the ERP (`X-Vestnik-Signature`), at least 16 "
+        "characters; required in `live` mode. Without it unsigned events are accepted from "
+        "direct loopback callers only (none relayed by a proxy)."
     ),
     "webhook.tolerance_seconds": "Signatures older or newer than this are refused (replays).",
     "webhook.max_body_bytes": "Larger event bodies are refused with 413.",
     "admin.token": (
-        "Bearer token of the admin API; without it the admin API answers loopback only."
+        "Bearer token of the admin API, at least 16 characters; required in `live` mode, with "
+        "`http.public_url` or a non-loopback `http.host`. Without it the admin API answers "
+        "direct loopback callers only (none carrying Forwarded, X-Forwarded-*, X-Real-IP or "
+        "Via)."
     ),
     "telegram.token": (
         "The bot's token from @BotFather; without it there is no bot and the reserve SMS route "
@@ -86,7 +90,7 @@ FALLBACK_DESCRIPTIONS: dict[str, str] = {
         "replica serves it)."
     ),
     "telegram.webhook_secret": (
-        "`X-Telegram-Bot-Api-Secret-Token` of webhook calls (1-256 of A-Z a-z 0-9 _ -); "
+        "`X-Telegram-Bot-Api-Secret-Token` of webhook calls (16-256 of A-Z a-z 0-9 _ -); "
         "default: derived from the token."
     ),
     "telegram.webhook_path": "Path of the webhook route, appended to `http.public_url`.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -12,7 +13,9 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bot.app import create_app
+from bot.http_server import make_runner
 from bot.settings import DEFAULT_CONFIG_FILE, Settings
+from dispatch.channels.sms.registry import callbacks_refused
 from storage.database import describe_db_error, is_unavailable_error
 
 logger = logging.getLogger(__name__)
@@ -44,14 +47,21 @@ def describe(settings: Settings, config_file: Path | None) -> list[str]:
     if not settings.webhook.secret:
         missing.append(
             "webhook.secret (VESTNIK_WEBHOOK__SECRET): unsigned ERP events are accepted "
-            "from loopback only"
+            "from direct loopback callers only (not through a proxy)"
         )
     if not settings.admin.token:
-        missing.append("admin.token (VESTNIK_ADMIN__TOKEN): the admin API answers loopback only")
+        missing.append(
+            "admin.token (VESTNIK_ADMIN__TOKEN): the admin API answers direct loopback "
+            "callers only (not through a proxy)"
+        )
     if not settings.telegram.token:
         missing.append("telegram.token (VESTNIK_TELEGRAM__TOKEN): no Telegram bot")
     if not settings.sms_services:
         missing.append("[[sms_services]]: no SMS provider, so no SMS route")
+    for service in settings.sms_services:
+        refused = callbacks_refused(service, settings.http.public_url)
+        if refused:
+            missing.append(f"sms_services {service.name!r} ({service.kind}): {refused}")
     if not settings.smtp.host:
         missing.append("smtp.host (VESTNIK_SMTP__HOST): no low-balance e-mails")
     if missing:
@@ -63,7 +73,9 @@ def describe(settings: Settings, config_file: Path | None) -> list[str]:
 
 async def serve(settings: Settings, *, config_file: Path | None, migrate: bool) -> None:
     app = create_app(settings, run_migrations=migrate)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # Header and keep-alive deadlines and the connection cap (bot.http_server): a slow or
+    # flooding client cannot hold the process's connections or descriptors.
+    runner = make_runner(app, settings.http, handle_signals=False, access_log=None)
     try:
         await runner.setup()
     except Exception as exc:
@@ -89,6 +101,11 @@ async def serve(settings: Settings, *, config_file: Path | None, migrate: bool) 
         ) from None
     for line in describe(settings, config_file):
         print(line, flush=True)
+    # The ~280,000 objects of the imported libraries (aiogram, SQLAlchemy, pydantic) live as
+    # long as the process: out of the collector's sight, a full collection takes
+    # microseconds instead of a ~0.2 s pause of the event loop.
+    gc.collect()
+    gc.freeze()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -10,9 +10,16 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,8 +34,10 @@ from dispatch.config import (
     NotifySettings,
     SchedulerSettings,
     SmsServiceConfig,
+    SmsTestSettings,
     SmtpSettings,
 )
+from handlers.net import is_loopback_host
 
 DEFAULT_CONFIG_FILE = Path("vestnik.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./vestnik.db"
@@ -53,28 +62,78 @@ class DatabaseSettings(_Section):
     echo: bool = False
 
 
+#: Shortest token or shared secret accepted: a short one can be guessed over the network.
+MIN_SECRET_CHARS = 16
+
+
+def _secret_value(value: Any) -> Any:
+    """Blank is "not configured" (`VESTNIK_ADMIN__TOKEN=` in a .env); shorter than
+    `MIN_SECRET_CHARS` is refused at load."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        if len(value) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_CHARS} characters long (it has {len(value)}); "
+                "generate one with `openssl rand -hex 32`"
+            )
+    return value
+
+
+Secret = Annotated[str | None, BeforeValidator(_secret_value)]
+"""A token or shared secret: None (not configured) or at least `MIN_SECRET_CHARS` long."""
+
+
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
     """The address the outside world uses (Telegram webhook, provider callbacks)."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """More names the `Host` header may carry (e.g. `["vestnik"]` for scrapes inside a
+    compose network). Always allowed: loopback names, `host` (unless 0.0.0.0 / ::) and
+    the host of `public_url`; any other `Host` is refused with 421 (DNS rebinding)."""
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    """A connection that has not sent a complete request head (request line and headers)
+    within this many seconds of connecting, or of the first byte of its next request, is
+    closed (slowloris)."""
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """A request body (ERP event, delivery receipt, admin JSON) must arrive whole within
+    this many seconds of the handler starting to read it, else 408 `request_timeout` and
+    the connection is closed."""
+    keepalive_timeout_seconds: float = Field(default=75.0, gt=0, le=3600)
+    """An idle keep-alive connection is closed after this many seconds; keep it longer
+    than the proxy's upstream keep-alive (30 s in the compose Caddyfile)."""
+    max_connections: int = Field(default=1000, ge=16, le=1_000_000)
+    """Open connections at most (lowered to the process's open-file limit minus 128 kept
+    for the database, outgoing calls and logs). At the cap, the oldest connection that is
+    not inside a request (idle, or still sending its head) is closed for the new one;
+    when every connection is inside a request, the new one is closed at once."""
 
 
 class WebhookSettings(_Section):
-    secret: str | None = None
+    secret: Secret = None
     tolerance_seconds: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
 
 
 class AdminSettings(_Section):
-    token: str | None = None
+    token: Secret = None
+
+
+class MetricsSettings(_Section):
+    """`GET /metrics` (Prometheus text format)."""
+
+    token: Secret = None
+    """Bearer token a scraper must send (`authorization` in Prometheus' scrape config);
+    without one `/metrics` is public, as the contract lists it."""
 
 
 class TelegramSettings(_Section):
     token: str | None = None
     api_base: str = TELEGRAM_API_BASE
     mode: Literal["polling", "webhook"] = "polling"
-    webhook_secret: str | None = None
+    webhook_secret: Secret = None
     webhook_path: str = "/telegram/webhook"
 
 
@@ -97,12 +156,14 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sms_services: list[SmsServiceConfig] = Field(default_factory=list)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    test_sms: SmsTestSettings = Field(default_factory=SmsTestSettings)
     event_types: dict[str, EventTypeOverride] = Field(default_factory=dict)
     log: LogSettings = Field(default_factory=LogSettings)
 
@@ -143,16 +204,36 @@ class Settings(BaseSettings):
                 "the address Telegram posts updates to"
             )
         secret = self.telegram.webhook_secret
-        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
             raise ValueError(
-                "telegram.webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+                "telegram.webhook_secret must be 16-256 characters of A-Z, a-z, 0-9, _ and -"
             )
         if self.notify.mode == "live" and not self.webhook.secret:
             raise ValueError(
                 "notify.mode = 'live' needs webhook.secret (VESTNIK_WEBHOOK__SECRET), "
                 "the HMAC secret shared with the ERP"
             )
+        if not self.admin.token:
+            # Without a token the admin API trusts loopback peers; that is only sound on a
+            # machine nobody else reaches and that sends nothing for real.
+            reason = self._exposure()
+            if reason:
+                raise ValueError(
+                    f"{reason} needs admin.token (VESTNIK_ADMIN__TOKEN), the bearer token of "
+                    "the admin API: set a random string of at least "
+                    f"{MIN_SECRET_CHARS} characters (`openssl rand -hex 32`)"
+                )
         return self
+
+    def _exposure(self) -> str | None:
+        """Why this process may be reached or act beyond the local machine, if it may."""
+        if self.notify.mode == "live":
+            return "notify.mode = 'live'"
+        if self.http.public_url:
+            return "http.public_url"
+        if not is_loopback_host(self.http.host):
+            return f"http.host = {self.http.host!r} (not loopback)"
+        return None
 
     @property
     def is_sqlite(self) -> bool:
@@ -189,6 +270,10 @@ def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
     where = f" in {path}" if path else ""
     problems = []
     for error in exc.errors():
+        if not error["loc"]:
+            # A cross-section rule: its message names the settings and their variables.
+            problems.append(str(error["msg"]).removeprefix("Value error, "))
+            continue
         location = ".".join(str(part) for part in error["loc"]) or "settings"
         env_name = "VESTNIK_" + "__".join(
             str(part).upper() for part in error["loc"] if isinstance(part, str)

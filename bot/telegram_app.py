@@ -2,8 +2,8 @@
 
 - The Dispatcher and its routers (`handlers.bot_manager`, `handlers.bot_client`,
   `handlers.bot_chat`, in that order) are built with the app; the dependencies (`db`,
-  `runtime_config`, `texts`, `relay`, `prompts`, `wake`, `sms_providers`) become its workflow
-  data when the bot starts, after the database and the Bot exist.
+  `runtime_config`, `texts`, `relay`, `prompts`, `wake`, `sms_providers`, `test_sms_limits`)
+  become its workflow data when the bot starts, after the database and the Bot exist.
 - **polling** (default): `dp.start_polling(bot, handle_signals=False,
   close_bot_session=False)` as a task of a `cleanup_ctx`, restarted with a backoff if it
   dies (for instance when Telegram is unreachable at start). One poller per token.
@@ -38,6 +38,7 @@ from bot.logs import update_log_middleware
 from bot.settings import ConfigError, Settings, TelegramSettings
 from dispatch.bot_texts import BotTexts
 from dispatch.chat_relay import ChatRelay
+from dispatch.credentials import same_secret
 from dispatch.manager_prompts import ManagerPrompts
 from handlers import admin, bot_chat, bot_client, bot_manager, telegram_link
 from handlers.bot_middlewares import IdentityMiddleware, InFlight, UpdateDedup
@@ -95,7 +96,7 @@ class WebhookHandler(BaseRequestHandler):
         self._secret = secret
 
     def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
-        return hmac.compare_digest(telegram_secret_token.encode(), self._secret.encode())
+        return same_secret(telegram_secret_token, self._secret)
 
     async def resolve_bot(self, request: web.Request) -> Bot:
         bot = self._runtime.bot
@@ -163,6 +164,7 @@ class TelegramBot:
             prompts=prompts,
             wake=app.get(admin.QUEUE_WAKE),
             sms_providers=app[SMS_PROVIDERS],
+            test_sms_limits=self._settings.test_sms,
         )
         app[INGESTOR].subscribe(prompts.on_ingested)
         app[STATUS_CHANGES].subscribe(prompts.on_status_changed)

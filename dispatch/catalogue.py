@@ -6,11 +6,13 @@ wording, so the admin API can show them to the people who read the ERP manual.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
-__all__ = ["EVENT_TYPES", "EventType", "EventTypeDefaults", "get_event_type"]
+__all__ = ["EVENT_TYPES", "EventType", "EventTypeDefaults", "get_event_type", "sample_event"]
 
 #: Folder (inside the ``templates`` package) that holds the per-type templates.
 TEMPLATE_FOLDER = "events"
@@ -143,3 +145,84 @@ EVENT_TYPES: Mapping[str, EventType] = MappingProxyType(
 def get_event_type(code: str) -> EventType | None:
     """Return the event type with this code, or ``None`` when the code is unknown."""
     return EVENT_TYPES.get(code)
+
+
+# --------------------------------------------------------------------------- samples
+
+# One typical event per type, with every field the default templates read, so a
+# per-client template can be tried before it is stored (PUT /api/v1/clients/{id}).
+_SAMPLE_LINES = (
+    {"article": "OC90", "brand": "Knecht", "name": "Фильтр масляный", "quantity": 2,
+     "price": 615.25},
+    {"article": "0986452041", "brand": "Bosch", "name": "Свеча зажигания", "quantity": 4,
+     "price": 390},
+)  # fmt: skip
+_CAR = {"car": "Kia Rio А123ВС777", "vin": "Z94CB41AAHR123456"}
+_ORDER = {"order_number": "ЗК-000123"}
+# code -> (document kind, number, lines?, extra)
+_SAMPLES: dict[str, tuple[str, str, bool, dict[str, Any]]] = {
+    "vin_request.posted": ("vin_request", "VR-000045", False, _CAR),
+    "client_order.created": ("client_order", "ЗК-000123", True, {}),
+    "client_order.posted": ("client_order", "ЗК-000123", True, {}),
+    "client_refusal.posted_by_order": ("client_refusal", "ОК-000017", True, _ORDER),
+    "client_refusal.posted": ("client_refusal", "ОК-000018", True, {}),
+    "supplier_refusal.posted_by_order": (
+        "supplier_refusal", "ОП-000009", True, {**_ORDER, "supplier": "Армтек"},
+    ),
+    "receipt_invoice.posted": (
+        "receipt_invoice", "ПН-000311", True, {**_ORDER, "supplier": "Армтек"},
+    ),
+    "payment.registered": ("cash_receipt", "ПКО-000456", False, _ORDER),
+    "work_order.completed": ("work_order", "ЗН-000078", False, _CAR),
+    "client_order.ready": ("client_order", "ЗК-000123", True, {"pickup_point": "ул. Ленина, 5"}),
+    "counterparty.category_changed": (
+        "counterparty", "КА-000512", False, {"old_category": "Розница", "new_category": "Опт"},
+    ),
+    "counterparty.block_changed": (
+        "counterparty", "КА-000512", False,
+        {"blocked": True, "reason": "превышен кредитный лимит"},
+    ),
+    "transfer.posted_by_order": (
+        "transfer", "ПМ-000034", True,
+        {**_ORDER, "from_warehouse": "Центральный", "to_warehouse": "Южный"},
+    ),
+    "repair_task.created": (
+        "repair_task", "РЗ-000051", False, {**_CAR, "bay": "2", "state": "В работе"},
+    ),
+    "repair_task.changed": (
+        "repair_task", "РЗ-000051", False,
+        {**_CAR, "bay": "2", "state": "Ожидание запчастей", "old_state": "В работе"},
+    ),
+    "client_return.decided": (
+        "client_return", "ВК-000021", False,
+        {"decision": "approved", "reason": "брак производителя"},
+    ),
+}  # fmt: skip
+
+
+def sample_event(code: str) -> dict[str, Any]:
+    """A typical ERP event body of type ``code`` (CONTRACT §2), a fresh copy each call."""
+    kind, number, with_lines, extra = _SAMPLES[code]
+    return {
+        "event_id": f"sample-{code}",
+        "type": code,
+        "occurred_at": "2026-11-27T10:15:00+03:00",
+        "client": {
+            "id": "C-1001",
+            "name": "ООО Ромашка",
+            "phone": "+79161234567",
+            "manager_id": "M-7",
+            "category": "Опт",
+            "blocked": False,
+        },
+        "manager": {"id": "M-7", "name": "Иван Петров", "phone": "+79031234567"},
+        "document": {
+            "kind": kind,
+            "number": number,
+            "date": "2026-11-27",
+            "amount": 15230.5,
+            "currency": "RUB",
+            "lines": copy.deepcopy(list(_SAMPLE_LINES)) if with_lines else [],
+            "extra": copy.deepcopy(extra),
+        },
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NotifyMode = Literal["off", "test", "live"]
@@ -110,7 +111,9 @@ class SmsServiceConfig(_Model):
     account_sid: str | None = None
     """Twilio account SID (the auth token goes in `password` or `token`)."""
     token: str | None = None
-    """Bearer token of the generic `http` kind; Twilio auth token."""
+    """Bearer token of the generic `http` kind; Twilio auth token; for SMSC, SMS Aero and
+    SMS.ru the `?secret=<token>` of the callback URL. Without it (SMS.ru: nor `api_key`),
+    the service's delivery callbacks are refused."""
     sender: str | None = None
     callback_url: str | None = None
     """Where the provider should post delivery receipts, for the APIs that take it per
@@ -181,3 +184,26 @@ class DeliverySettings(_Model):
     poll_seconds: float = Field(default=5.0, gt=0)
     shutdown_grace_seconds: float = Field(default=8.0, ge=0)
     """At stop, how long in-flight deliveries may finish before they are released."""
+
+
+class SmsTestSettings(_Model):
+    """The test SMS (`/testsms` in the bot, `POST /api/v1/test-sms`): who pays for it is the
+    shop, so where it may go and how many a day are bounded (against SMS pumping)."""
+
+    countries: list[str] = Field(default_factory=lambda: ["RU", "KZ", "BY"])
+    """Region codes (ISO 3166-1 alpha-2, as `phonenumbers` names them) a test SMS may be sent
+    to; the number's own region decides (+7 7xx is KZ)."""
+    daily_limit: int = Field(default=10, ge=0, le=10_000)
+    """Test SMS per day, all senders together (bot and admin API), counted in the journal
+    since 00:00 UTC; 0 turns the test SMS off."""
+
+    @field_validator("countries")
+    @classmethod
+    def _known_regions(cls, value: list[str]) -> list[str]:
+        codes = [code.strip().upper() for code in value]
+        if not codes:
+            raise ValueError("name at least one region (test SMS off: daily_limit = 0)")
+        unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown region code(s): {', '.join(unknown)}; e.g. RU, KZ, BY")
+        return list(dict.fromkeys(codes))

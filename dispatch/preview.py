@@ -7,13 +7,16 @@ templates), so what it shows is what the next such event would send.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.catalogue import EVENT_TYPES
+from dispatch.catalogue import EVENT_TYPES, sample_event
+from dispatch.config import NotifySettings
 from dispatch.context import event_context
 from dispatch.render import Renderer, RenderError
 from dispatch.runtime_config import RuntimeConfig
@@ -166,3 +169,80 @@ async def _manager(
     if event.manager is not None and event.manager.id == manager_id:
         return _overlay(stored, event.manager.model_dump(exclude_unset=True))
     return stored or None
+
+
+# --------------------------------------------------------------------------- dry render
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    """A per-client template that fails on its type's sample event."""
+
+    code: str
+    field: str
+    """``template_client`` or ``template_manager``."""
+    message: str
+    lineno: int | None
+
+
+def sample_context(code: str, notify: NotifySettings) -> dict[str, Any]:
+    """The template context of the sample event of type ``code``."""
+    sample = sample_event(code)
+    return event_context(
+        event_id=sample["event_id"],
+        event_type=code,
+        occurred_at=datetime.fromisoformat(sample["occurred_at"]),
+        client=sample["client"],
+        manager=sample["manager"],
+        document=sample["document"],
+        notify=notify,
+    )
+
+
+def dry_render(
+    renderer: Renderer, code: str, sources: Mapping[str, str], notify: NotifySettings
+) -> list[TemplateProblem]:
+    """Render per-client templates (field -> source) of type ``code`` with its sample event.
+
+    A template that does not compile, breaks the sandbox's budget or fails otherwise is a
+    problem; one that only lacks data the sample does not have (an undefined value, an
+    empty text) is not: real events may carry it, and a missing value at send time is
+    recorded on the notification. Synchronous and CPU-bound (each render is bounded by
+    ``MAX_RENDER_SECONDS``): callers on the event loop run it in a worker thread.
+    """
+    context = sample_context(code, notify)
+    problems: list[TemplateProblem] = []
+    for field, source in sources.items():
+        try:
+            renderer.render_source(source, context)
+        except RenderError as exc:
+            if exc.missing_data:
+                continue
+            recipient = "client" if field == "template_client" else "manager"
+            problems.append(
+                TemplateProblem(
+                    code,
+                    field,
+                    f"{code}, {recipient} text: {exc} (tried on a sample {code} event)",
+                    exc.lineno,
+                )
+            )
+    return problems
+
+
+async def check_client_templates(
+    renderer: Renderer, templates: Mapping[str, Mapping[str, str]], notify: NotifySettings
+) -> list[TemplateProblem]:
+    """:func:`dry_render` for each type (code -> field -> source), in a worker thread:
+    32 renders of up to ``MAX_RENDER_SECONDS`` each must not hold the event loop."""
+    if not templates:
+        return []
+
+    def run() -> list[TemplateProblem]:
+        return [
+            problem
+            for code, sources in templates.items()
+            for problem in dry_render(renderer, code, sources, notify)
+        ]
+
+    return await asyncio.to_thread(run)

@@ -14,8 +14,17 @@ Beyond what the Jinja sandbox does (no access to ``_``-prefixed attributes, ``ra
 capped at ``MAX_RANGE``), every render gets a budget so that a hostile or careless
 per-client template cannot exhaust the process: a wall-clock limit, a cap on loop
 iterations and calls, caps on the size of every value built by an operator, call,
-filter or concatenation, a cap on the total text built, and a cap on the output.
+filter, literal or concatenation, a cap on the total text built, and a cap on the output.
 Only a safe subset of methods of built-in types may be called.
+
+Renders run on the event loop, so the wall-clock limit alone is not enough: it is only
+checked between operations. Every single operation is therefore bounded in cost too:
+every arithmetic operator refuses integers over :data:`MAX_INT_BITS` (and ``**`` refuses
+a result predicted to be larger before computing it), ``sum`` adds numbers only, values
+(nested ones included) stay under :data:`MAX_VALUE_SIZE` so that printing or comparing
+one is cheap, filters with a superlinear or unbounded step are replaced or dropped, and
+callbacks inside filters (attribute look-ups, filters and tests applied per item) check
+the clock. Nothing runs at compile time: filters and tests refuse to be constant-folded.
 """
 
 from __future__ import annotations
@@ -28,14 +37,14 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import Enum
 from functools import wraps
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from jinja2 import (
     Environment,
@@ -51,10 +60,11 @@ from jinja2 import (
 )
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import FilterArgumentError, SecurityError, TemplateError
-from jinja2.filters import make_attrgetter
+from jinja2.filters import do_round, make_attrgetter
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
-from jinja2.utils import missing
+from jinja2.utils import Namespace, missing
+from markupsafe import Markup
 
 __all__ = [
     "MAX_OUTPUT_CHARS",
@@ -72,12 +82,25 @@ MAX_OUTPUT_CHARS = 4000
 MAX_VALUE_CHARS = 10_000
 #: The most items any list, tuple or dict built inside a template may hold (as ``range``).
 MAX_ITEMS = MAX_RANGE
-#: Loop iterations plus calls, filters and intercepted operators per render.
-MAX_STEPS = 100_000
-#: Total characters of all intermediate strings built during one render.
-MAX_WORK_CHARS = 1_000_000
-#: Wall-clock time one render may take.
-MAX_RENDER_SECONDS = 2.0
+#: Loop iterations plus calls, filters, tests and operators per render: about 20 ms of
+#: the cheapest steps, so a plain runaway loop stops here well before the deadline.
+MAX_STEPS = 50_000
+#: Total characters of all intermediate strings (and items of all collections) built
+#: during one render: half a million is ~30 ms of copying, under the deadline.
+MAX_WORK_CHARS = 500_000
+#: The largest integer (in bits) any arithmetic inside a template may take or produce.
+#: 256 bits is 77 decimal digits: every amount, count, date or id fits many times over,
+#: one operation on such numbers costs well under a microsecond, and one prints in at
+#: most 78 characters (2**49999 squared eight times took minutes to divide).
+MAX_INT_BITS = 256
+#: Items plus characters of one value built inside a template, counting nested values
+#: every time they appear: what ``str()``, ``==`` or ``sort`` may have to walk. Above the
+#: largest ERP event (256 KiB), so filters over a whole document still work.
+MAX_VALUE_SIZE = 300_000
+#: Wall-clock time one render may take. Renders run on the event loop, and every single
+#: operation above is bounded, so this is how long one render can hold the loop. The
+#: default templates render in 0.04-0.12 ms, about 1,000 times under it.
+MAX_RENDER_SECONDS = 0.1
 #: The longest per-client template source accepted.
 MAX_SOURCE_CHARS = 20_000
 #: How many compiled per-client templates are kept (LRU).
@@ -92,14 +115,24 @@ _TEMPLATE_FRAMES = frozenset({"template", "top-level template code"})
 
 
 class RenderError(Exception):
-    """A template could not be rendered; ``str()`` is a human-readable English reason."""
+    """A template could not be rendered; ``str()`` is a human-readable English reason.
+
+    ``missing_data`` is true when the failure depends on the data rather than on the
+    template alone (an undefined value, an empty result): another event may render.
+    """
 
     def __init__(
-        self, message: str, *, template: str | None = None, lineno: int | None = None
+        self,
+        message: str,
+        *,
+        template: str | None = None,
+        lineno: int | None = None,
+        missing_data: bool = False,
     ) -> None:
         super().__init__(message)
         self.template = template
         self.lineno = lineno
+        self.missing_data = missing_data
 
 
 # --------------------------------------------------------------------------- budget
@@ -112,6 +145,9 @@ class _Budget:
     deadline: float
     context: Mapping[str, Any]
     paths: dict[int, str] | None = None
+    # id -> (the container, its size): each container is walked once per render; the
+    # container is kept so its id cannot be reused by another object meanwhile.
+    sizes: dict[int, tuple[Any, int]] = field(default_factory=dict)
 
     def path_of(self, obj: Any) -> str | None:
         """The context path of a dict or list (``"document.extra"``), for error messages."""
@@ -153,7 +189,19 @@ def _spend(steps: int = 0, chars: int = 0) -> None:
             f"the template builds too much text (over {MAX_WORK_CHARS} characters in total)"
         )
     if time.monotonic() > budget.deadline:
-        raise SecurityError(f"the template took longer than {MAX_RENDER_SECONDS:g} s")
+        _out_of_time()
+
+
+def _out_of_time() -> NoReturn:
+    raise SecurityError(f"the template took longer than {MAX_RENDER_SECONDS:g} s")
+
+
+def _tick() -> None:
+    """Check the clock only: for callbacks a filter makes per item (attribute look-ups),
+    so one filter call over many items cannot outrun the deadline."""
+    budget = _budget.get()
+    if budget is not None and time.monotonic() > budget.deadline:
+        _out_of_time()
 
 
 def _too_long(what: str = "text") -> NoReturn:
@@ -162,13 +210,82 @@ def _too_long(what: str = "text") -> NoReturn:
     raise SecurityError(f"the template builds a {what} longer than {limit} {unit}")
 
 
+def _too_big() -> NoReturn:
+    raise SecurityError(
+        f"the template builds a value too big to handle (over {MAX_VALUE_SIZE} items and "
+        "characters, nested values included)"
+    )
+
+
+def _is_big_int(value: Any) -> bool:
+    return isinstance(value, int) and value.bit_length() > MAX_INT_BITS
+
+
+def _check_int(*values: Any) -> None:
+    """Refuse integers over MAX_INT_BITS (operands before an operation, or its result)."""
+    if any(_is_big_int(value) for value in values):
+        raise SecurityError(
+            f"the template computes with too large a number (over {MAX_INT_BITS} bits)"
+        )
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def _size(value: Any, memo: dict[int, tuple[Any, int]]) -> int:
+    """Items plus characters of ``value``, nested values counted every time they appear.
+
+    Stops counting once over MAX_VALUE_SIZE (the answer is then only "too big"), so a
+    call costs at most the items of the containers not measured before in this render.
+    """
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 1
+    hit = memo.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    total = len(value)
+    items: Iterable[Any] = value
+    if isinstance(value, dict):
+        items = (part for pair in value.items() for part in pair)
+    else:
+        # Flat sequences (range(…)|list, split()) are sized without a Python-level loop.
+        kinds = set(map(type, value))
+        if not any(issubclass(kind, (str, *_CONTAINERS)) for kind in kinds):
+            memo[id(value)] = (value, total)
+            return total
+        if all(issubclass(kind, str) for kind in kinds):
+            total += sum(map(len, value))
+            memo[id(value)] = (value, total)
+            return total
+    for item in items:
+        if total > MAX_VALUE_SIZE:
+            break
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, _CONTAINERS):
+            total += _size(item, memo)
+    memo[id(value)] = (value, total)
+    return total
+
+
 def _checked(value: Any) -> Any:
     """Reject and account for a value just built inside a template."""
     if isinstance(value, str):
         if len(value) > MAX_VALUE_CHARS:
             _too_long()
         _spend(chars=len(value))
-    elif isinstance(value, (list, tuple, dict, set, frozenset, bytes, bytearray)):
+    elif isinstance(value, int):
+        _check_int(value)
+    elif isinstance(value, _CONTAINERS):
+        if len(value) > MAX_ITEMS:
+            _too_long("collection")
+        budget = _budget.get()
+        if _size(value, budget.sizes if budget is not None else {}) > MAX_VALUE_SIZE:
+            _too_big()
+        _spend(chars=len(value))
+    elif isinstance(value, (bytes, bytearray)):
         if len(value) > MAX_ITEMS:
             _too_long("collection")
         _spend(chars=len(value))
@@ -420,6 +537,9 @@ def plural_ru(n: Any, one: str, few: str, many: str) -> str:
     Returns only the word (1 позиция, 2 позиции, 5 позиций, 21 позиция, 1,5 позиции).
     """
     number = _to_decimal(n, "plural_ru")
+    # int(Decimal("1e999999999")) would build a billion-digit integer.
+    if number and number.adjusted() > 30:
+        raise ValueError(f"plural_ru: {n!r} is too large")
     if number != number.to_integral_value():
         return few
     k = abs(int(number))
@@ -462,6 +582,79 @@ def _format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
     return fmt % (kwargs or args)
 
 
+_NUMBERS = (int, float, Decimal)
+
+
+@pass_environment
+def _sum_filter(
+    environment: Environment,
+    iterable: Iterable[Any],
+    attribute: str | int | None = None,
+    start: Any = 0,
+) -> Any:
+    """The ``sum`` filter for numbers only.
+
+    Python's ``sum`` of lists or strings copies the growing total at every item
+    (``([[1]] * 40000)|sum(start=[])`` took 3 s in one call); ``join`` builds text.
+    """
+    values: Iterable[Any] = iterable
+    if attribute is not None:
+        values = map(make_attrgetter(environment, attribute), iterable)
+    total = _summand(start)
+    for value in values:
+        _tick()
+        total = _checked(total + _summand(value))
+    return total
+
+
+def _summand(value: Any) -> Any:
+    _fail_if_undefined(value)
+    if not isinstance(value, _NUMBERS):
+        raise SecurityError(f"sum adds numbers only, not {type(value).__name__}")
+    _check_int(value)
+    return value
+
+
+# 10**precision is computed for "ceil" and "floor"; a float has no more than ~330 digits.
+_MAX_ROUND_DIGITS = 400
+
+
+def _round_filter(value: Any, precision: Any = 0, method: str = "common") -> Any:
+    """The ``round`` filter with the precision bounded first."""
+    if isinstance(precision, int) and abs(precision) > _MAX_ROUND_DIGITS:
+        raise SecurityError(f"round precision over {_MAX_ROUND_DIGITS} digits")
+    return do_round(value, precision, method)  # type: ignore[arg-type]
+
+
+def _cut(text: str, opening: str, closing: str) -> str:
+    """``text`` without every ``opening``…``closing`` span, in one pass."""
+    parts: list[str] = []
+    position = 0
+    while True:
+        start = text.find(opening, position)
+        if start == -1:
+            break
+        end = text.find(closing, start)
+        if end == -1:
+            break
+        parts.append(text[position:start])
+        position = end + len(closing)
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def _striptags_filter(value: Any) -> str:
+    """The ``striptags`` filter in linear time.
+
+    MarkupSafe re-copies the whole text for every tag it removes (quadratic: a 250 KB
+    field of ``<a>`` would take seconds); this removes comments, then tags, then
+    collapses whitespace and unescapes entities as MarkupSafe does.
+    """
+    _fail_if_undefined(value)
+    text = _cut(_cut(str(value), "<!--", "-->"), "<", ">")
+    return str(Markup(" ".join(text.split())).unescape())
+
+
 # Filters that build big values from small arguments or make no sense in a text message.
 _DROPPED_FILTERS = (
     "batch",
@@ -481,22 +674,61 @@ _DROPPED_FILTERS = (
 )
 
 
+class _NotNow(Exception):
+    """A filter or test was asked to run at compile time (constant folding)."""
+
+
 def _budgeted(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a filter so each call costs a step and its result is size-checked."""
+    """Wrap a filter or test so each call costs a step and its result is size-checked.
+
+    Outside a render it refuses to run: Jinja folds filters and tests of constants at
+    compile time, where no budget or deadline applies (``1.5|round(10**9, 'ceil')``
+    would hang the PUT that merely compiles it). Jinja then leaves the call to run time.
+    """
 
     @wraps(func)  # keeps jinja_pass_arg, so pass_context & co. still work
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _budget.get() is None:
+            raise _NotNow(func.__name__)
         _spend(steps=1)
         return _checked(func(*args, **kwargs))
 
     return wrapper
 
 
+class _Namespace(Namespace):
+    """``namespace()`` whose text is constant: its attributes may each be big, and
+    ``str()`` of the namespace would print them all (it holds no data worth printing)."""
+
+    def __repr__(self) -> str:
+        return "<namespace>"
+
+
 # --------------------------------------------------------------------------- environment
 
 
 class _GuardedCodeGenerator(CodeGenerator):
-    """Routes ``~`` concatenation and ``for`` iteration through the render budget."""
+    """Routes ``~`` concatenation, ``for`` iteration and list, tuple and dict literals
+    through the render budget (a literal like ``[a, a, a]`` multiplies the size of ``a``
+    without any operator)."""
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self.write("environment.guarded_value(")
+        super().visit_List(node, frame)
+        self.write(")")
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self.write("environment.guarded_value(")
+        super().visit_Dict(node, frame)
+        self.write(")")
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx != "load":  # an assignment target (`{% set a, b = … %}`)
+            super().visit_Tuple(node, frame)
+            return
+        self.write("environment.guarded_value(")
+        super().visit_Tuple(node, frame)
+        self.write(")")
 
     @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
@@ -540,10 +772,15 @@ class _SmsEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox with the render budget wired into operators, calls and loops."""
 
     code_generator_class = _GuardedCodeGenerator
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    # Every arithmetic operator Jinja has; an intercepted one is never constant-folded at
+    # compile time either (nodes.BinExpr.as_const raises Impossible in a sandbox).
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    intercepted_unops = frozenset({"+", "-"})
     concat = staticmethod(_guarded_concat)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        # Filters call this per item (`sort(attribute=…)`): the clock is checked here.
+        _tick()
         # Context data is JSON: `document.items` means the key, not dict.items().
         if isinstance(obj, Mapping) and isinstance(attribute, str):
             try:
@@ -552,29 +789,40 @@ class _SmsEnvironment(ImmutableSandboxedEnvironment):
                 pass
         return super().getattr(obj, attribute)
 
+    def getitem(self, obj: Any, argument: str | Any) -> Any:
+        _tick()
+        return super().getitem(obj, argument)
+
+    def guarded_value(self, value: Any) -> Any:
+        """A list, tuple or dict literal just built: size-checked like any other value."""
+        return _checked(value)
+
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         _spend(steps=1)
         args = _guard_builtin_method(obj, args, kwargs)
         return _checked(super().call(context, obj, *args, **kwargs))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Every binary operator: its cost is bounded before Python computes it."""
         _spend(steps=1)
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
-                    limit = MAX_VALUE_CHARS if isinstance(seq, str) else MAX_ITEMS
-                    if len(seq) * times > limit:
-                        _too_long("text" if isinstance(seq, str) else "collection")
-        elif (
-            operator == "**"
-            and isinstance(left, int)
-            and isinstance(right, int)
-            and max(abs(left).bit_length(), 1) * right > 100_000
-        ):
-            raise SecurityError("the template computes too large a power")
-        elif operator == "%" and isinstance(left, str):
+        if operator == "%" and isinstance(left, str):
             _check_percent_format(left)
+        elif operator == "*" and _is_repeat(left, right):
+            seq, times = (left, right) if isinstance(right, int) else (right, left)
+            _check_repeat(seq, times)
+        else:
+            # With both integers under MAX_INT_BITS, + - * / // % cost nanoseconds.
+            _check_int(left, right)
+            if operator == "**":
+                _check_power(left, right)
+            elif operator == "+":
+                _check_concat(left, right)
         return _checked(super().call_binop(context, operator, left, right))
+
+    def call_unop(self, context: Context, operator: str, arg: Any) -> Any:
+        _spend(steps=1)
+        _check_int(arg)
+        return _checked(super().call_unop(context, operator, arg))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
@@ -593,6 +841,50 @@ class _SmsEnvironment(ImmutableSandboxedEnvironment):
         return _guarded_concat(values)
 
 
+def _is_repeat(left: Any, right: Any) -> bool:
+    sequences = (str, list, tuple)
+    return (isinstance(left, sequences) and isinstance(right, int)) or (
+        isinstance(right, sequences) and isinstance(left, int)
+    )
+
+
+def _check_repeat(seq: str | list[Any] | tuple[Any, ...], times: int) -> None:
+    """``seq * times``: refuse before allocating what would be too long or too big."""
+    if times <= 0:
+        return
+    if isinstance(seq, str):
+        if len(seq) * times > MAX_VALUE_CHARS:
+            _too_long()
+        return
+    if len(seq) * times > MAX_ITEMS:
+        _too_long("collection")
+    budget = _budget.get()
+    if _size(seq, budget.sizes if budget is not None else {}) * times > MAX_VALUE_SIZE:
+        _too_big()
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    """``base ** exponent`` of integers: refuse when the result would surely exceed
+    MAX_INT_BITS, so the power is never computed (the result is checked afterwards)."""
+    if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0:
+        return  # floats overflow by raising; a negative exponent gives a float
+    if abs(base) > 1 and (abs(base).bit_length() - 1) * exponent >= MAX_INT_BITS:
+        raise SecurityError("the template computes too large a power")
+
+
+def _check_concat(left: Any, right: Any) -> None:
+    """``a + b`` of strings, lists or tuples: refuse before allocating."""
+    if isinstance(left, str) and isinstance(right, str):
+        if len(left) + len(right) > MAX_VALUE_CHARS:
+            _too_long()
+    elif (
+        isinstance(left, (list, tuple))
+        and isinstance(right, (list, tuple))
+        and len(left) + len(right) > MAX_ITEMS
+    ):
+        _too_long("collection")
+
+
 def _make_environment(template_dir: Path) -> _SmsEnvironment:
     env = _SmsEnvironment(
         loader=FileSystemLoader(str(template_dir), encoding="utf-8"),
@@ -606,6 +898,7 @@ def _make_environment(template_dir: Path) -> _SmsEnvironment:
     # lipsum can burn CPU and is no use in a text message.
     env.globals.pop("lipsum", None)
     env.globals["plural_ru"] = plural_ru
+    env.globals["namespace"] = _Namespace
     for name in _DROPPED_FILTERS:
         env.filters.pop(name, None)
     env.filters.update(
@@ -615,9 +908,14 @@ def _make_environment(template_dir: Path) -> _SmsEnvironment:
         join=_join_filter,
         replace=_replace_filter,
         format=_format_filter,
+        sum=_sum_filter,
+        round=_round_filter,
+        striptags=_striptags_filter,
     )
     for name, func in list(env.filters.items()):
         env.filters[name] = _budgeted(func)
+    for name, test in list(env.tests.items()):
+        env.tests[name] = _budgeted(cast(Callable[..., Any], test))
     return env
 
 
@@ -722,7 +1020,9 @@ class Renderer:
             _budget.reset(token)
         text = "\n".join(line.rstrip() for line in "".join(chunks).strip().splitlines())
         if not text:
-            raise RenderError(f"{label}: rendered text is empty", template=name)
+            raise RenderError(
+                f"{label}: rendered text is empty", template=name, missing_data=True
+            )
         return text
 
     def _error(self, exc: BaseException, label: str, name: str | None) -> RenderError:
@@ -742,7 +1042,12 @@ class Renderer:
                     label, name = f"template {frame_name!r}", frame_name
             reason = _reason(exc)
         location = f"{label} line {lineno}" if lineno else label
-        return RenderError(f"{location}: {reason}", template=name, lineno=lineno)
+        return RenderError(
+            f"{location}: {reason}",
+            template=name,
+            lineno=lineno,
+            missing_data=isinstance(exc, UndefinedError),
+        )
 
     def _locate(self, exc: BaseException) -> tuple[str | None, int] | None:
         """Find the innermost template frame of a runtime error.

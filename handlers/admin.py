@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,15 +39,17 @@ from dispatch.config import (
     NotifySettings,
     SmsServiceConfig,
 )
-from dispatch.render import MAX_SOURCE_CHARS, Renderer, RenderError
+from dispatch.credentials import bearer_matches
+from dispatch.render import MAX_SOURCE_CHARS, Renderer
 from dispatch.runtime_config import RuntimeConfig, SettingsRejected
 from dispatch.schemas import EventIn, Phone
 from handlers import openapi
+from handlers.body import ADMIN_MAX_BODY_BYTES, read_body
 from handlers.errors import ApiError, validation_error
 from handlers.ids import card_id
 from handlers.jsonbody import parse_json
 from handlers.keys import DB, HTTP_CONTEXT, RENDERER, RUNTIME_CONFIG, STATUS_CHANGES
-from handlers.net import is_loopback
+from handlers.net import is_direct_loopback
 from storage import directory
 from storage.models import Client, ClientTypeSetting, Notification, NotificationHistory
 from storage.notifications import JournalFilter
@@ -82,29 +83,35 @@ M = TypeVar("M", bound=BaseModel)
 @functools.cache
 def _warn_no_token() -> None:
     logger.warning(
-        "no admin token is configured (VESTNIK_ADMIN__TOKEN): the admin API answers "
-        "loopback requests only"
+        "no admin token is configured (VESTNIK_ADMIN__TOKEN): the admin API answers direct "
+        "loopback requests only (none relayed by a proxy)"
     )
 
 
+# The same answer whatever is configured: a caller without credentials learns nothing about
+# which secrets are set (the server log says it, once).
+_UNAUTHORIZED = (
+    "a valid bearer token is required (Authorization: Bearer …); only direct loopback calls "
+    "may go without one, and only while no token is set"
+)
+
+
 def _check_admin(request: web.Request) -> None:
-    """Bearer `admin.token`, compared in constant time; without a token, loopback only."""
+    """Bearer `admin.token`, compared in constant time; without a token, direct loopback
+    callers only (a request relayed by a proxy on this host is not one)."""
     token = request.app[HTTP_CONTEXT].admin_token
     if not token:
         _warn_no_token()
-        if is_loopback(request.remote):
+        if is_direct_loopback(request.remote, request.headers):
             return
-        raise ApiError(
-            401,
-            "unauthorized",
-            "no admin token is configured: the admin API answers loopback requests only",
+        logger.warning(
+            "admin API refused from %s: no token configured and not a direct loopback call",
+            request.remote,
         )
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    ):
+        raise ApiError(401, "unauthorized", _UNAUTHORIZED)
+    if not bearer_matches(request.headers.get("Authorization", ""), token):
         logger.warning("admin API refused from %s: missing or wrong bearer token", request.remote)
-        raise ApiError(401, "unauthorized", "a valid bearer token is required")
+        raise ApiError(401, "unauthorized", _UNAUTHORIZED)
 
 
 def admin_only(handler: Handler) -> Handler:
@@ -230,7 +237,9 @@ class ClientPutIn(_Body):
 
 async def json_body(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
     """The body as a JSON object (400 when not JSON, 422 when not an object)."""
-    raw = await request.read()
+    raw = await read_body(
+        request, ADMIN_MAX_BODY_BYTES, timeout=request.app[HTTP_CONTEXT].body_timeout_seconds
+    )
     if not raw.strip() and empty_ok:
         return {}
     document = parse_json(raw)
@@ -629,21 +638,29 @@ async def _client_card(request: web.Request, client_id: str) -> dict[str, Any] |
     return client_json(client, overrides, telegram_linked=bool(chats))
 
 
-def _template_problems(renderer: Renderer, body: ClientPutIn) -> list[dict[str, Any]]:
-    """Compile every own template of the body in the sandbox; one detail per broken one."""
-    problems: list[dict[str, Any]] = []
+async def _template_problems(request: web.Request, body: ClientPutIn) -> list[dict[str, Any]]:
+    """Compile and dry-render every own template of the body on its type's sample event
+    (in the sandbox, off the event loop); one detail per refused template."""
+    templates: dict[str, dict[str, str]] = {}
     for code, override in body.overrides.items():
         for field in ("template_client", "template_manager"):
             source = getattr(override, field)
-            if source is None:
-                continue
-            try:
-                renderer.check_source(source)
-            except RenderError as exc:
-                problems.append(
-                    {"loc": ["overrides", code, field], "message": str(exc), "type": "template"}
-                )
-    return problems
+            if source is not None:
+                templates.setdefault(code, {})[field] = source
+    if not templates:
+        return []
+    async with request.app[DB].sessions() as session:
+        notify = (await request.app[RUNTIME_CONFIG].current(session)).notify
+    found = await preview.check_client_templates(request.app[RENDERER], templates, notify)
+    return [
+        {
+            "loc": ["overrides", problem.code, problem.field],
+            "message": problem.message,
+            "type": "template",
+            "line": problem.lineno,
+        }
+        for problem in found
+    ]
 
 
 async def _save_card(
@@ -681,7 +698,7 @@ async def put_client(request: web.Request) -> web.Response:
     """Create or update a client card and its per-type overrides (201 when created)."""
     client_id = card_id(request, "client", creating=True)
     body = _validate(ClientPutIn, await json_body(request), "invalid client card")
-    problems = _template_problems(request.app[RENDERER], body)
+    problems = await _template_problems(request, body)
     if problems:
         raise ApiError(422, "validation_error", problems[0]["message"], problems)
     async with request.app[DB].transaction() as session:

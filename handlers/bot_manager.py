@@ -22,10 +22,11 @@ from dispatch.balance import balance_report, provider_in_use
 from dispatch.bot_texts import BotTexts
 from dispatch.channels.outcome import OutcomeKind
 from dispatch.channels.sms.base import ProviderError, SmsProvider
+from dispatch.config import SmsTestSettings
 from dispatch.manager_prompts import MAX_ID, ManagerPrompts, PromptCallback
 from dispatch.phones import InvalidPhone, normalise_phone
 from dispatch.runtime_config import EffectiveConfig, RuntimeConfig
-from dispatch.sms_tools import send_test_sms
+from dispatch.sms_tools import TestSmsRefused, send_test_sms
 from dispatch.subscriptions import Identity
 from storage import bot as bot_storage
 from storage.database import Database
@@ -253,8 +254,17 @@ async def test_sms(
     identity: Identity,
     runtime_config: RuntimeConfig,
     sms_providers: Mapping[str, SmsProvider],
+    test_sms_limits: SmsTestSettings,
 ) -> None:
-    """`/testsms <phone>`: send the test SMS now; it is journaled as `test_sms`."""
+    """`/testsms <phone>`: send the test SMS now; it is journaled as `test_sms`.
+
+    Admins only (it costs money and goes where the sender says); the allowed countries
+    and the daily cap are `send_test_sms`'s, shared with the admin API.
+    """
+    if not identity.is_admin:
+        logger.warning("test SMS refused to %s: not an admin", identity.actor)
+        await answer(message, texts.render("test_sms_refused.html.j2", reason="admins_only"))
+        return
     raw = (command.args or "").strip()
     try:
         phone = normalise_phone(raw)
@@ -266,7 +276,24 @@ async def test_sms(
     if provider is None:
         await answer(message, texts.render("no_sms_service.html.j2"))
         return
-    result = await send_test_sms(db, provider, phone, actor=identity.actor)
+    try:
+        result = await send_test_sms(
+            db, provider, phone, actor=identity.actor, limits=test_sms_limits
+        )
+    except TestSmsRefused as refused:
+        logger.warning("test SMS refused to %s: %s", identity.actor, refused.reason.value)
+        await answer(
+            message,
+            texts.render(
+                "test_sms_refused.html.j2",
+                reason=refused.reason.value,
+                phone=phone,
+                countries=refused.countries,
+                limit=refused.limit,
+                resets_at=refused.resets_at,
+            ),
+        )
+        return
     await answer(
         message,
         texts.render(

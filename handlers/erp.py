@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -12,40 +12,17 @@ from pydantic import ValidationError
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.schemas import EventIn
 from handlers import signature
+from handlers.body import read_body
 from handlers.errors import ApiError, validation_error
 from handlers.jsonbody import parse_json
 from handlers.keys import HTTP_CONTEXT, INGESTOR
 from handlers.metrics import METRICS
-from handlers.net import is_loopback
+from handlers.net import is_direct_loopback
 from storage.database import is_unavailable_error
 
 logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None:
-        if request.content_length > limit:
-            raise ApiError(
-                413, "payload_too_large", f"the event body is larger than {limit} bytes"
-            )
-        # The usual case, in one read: iterating over chunks cost more than the rest of
-        # the request's own work.
-        try:
-            return await request.content.readexactly(request.content_length)
-        except asyncio.IncompleteReadError:
-            raise ApiError(
-                400, "invalid_json", "the body ended before its Content-Length"
-            ) from None
-    body = bytearray()  # chunked transfer: no length announced
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        body.extend(chunk)
-        if len(body) > limit:
-            raise ApiError(
-                413, "payload_too_large", f"the event body is larger than {limit} bytes"
-            )
-    return bytes(body)
 
 
 def _check_content_type(request: web.Request) -> None:
@@ -58,6 +35,14 @@ def _check_content_type(request: web.Request) -> None:
     charset = request.charset
     if charset is not None and charset.lower().replace("_", "-") not in {"utf-8", "utf8"}:
         raise ApiError(415, "unsupported_media_type", "the event body must be UTF-8")
+
+
+@functools.cache
+def _warn_no_secret() -> None:
+    logger.warning(
+        "no webhook secret is configured (VESTNIK_WEBHOOK__SECRET): unsigned ERP events are "
+        "accepted from direct loopback callers only (none relayed by a proxy)"
+    )
 
 
 def _authenticate(request: web.Request, body: bytes) -> None:
@@ -74,13 +59,17 @@ def _authenticate(request: web.Request, body: bytes) -> None:
             logger.warning("ERP webhook refused from %s: %s", request.remote, exc)
             raise ApiError(401, "invalid_signature", str(exc)) from None
         return
-    if not is_loopback(request.remote):
-        logger.warning("unsigned ERP event refused from non-loopback %s", request.remote)
-        raise ApiError(
-            401,
-            "invalid_signature",
-            "no webhook secret is configured: only unsigned events from loopback are accepted",
+    _warn_no_secret()
+    if not is_direct_loopback(request.remote, request.headers):
+        logger.warning(
+            "unsigned ERP event refused from %s: no webhook secret configured and not a "
+            "direct loopback call",
+            request.remote,
         )
+        # Worded as when a secret is set: the caller learns nothing about the configuration.
+        if request.headers.get(signature.HEADER):
+            raise ApiError(401, "invalid_signature", "signature does not match the body")
+        raise ApiError(401, "invalid_signature", f"missing {signature.HEADER} header")
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -115,7 +104,9 @@ class _SeenType:
 async def _post_event(request: web.Request, seen: _SeenType) -> web.Response:
     context = request.app[HTTP_CONTEXT]
     _check_content_type(request)
-    body = await _read_limited(request, context.webhook_max_body_bytes)
+    body = await read_body(
+        request, context.webhook_max_body_bytes, timeout=context.body_timeout_seconds
+    )
     _authenticate(request, body)
     payload = _parse(body)
     if isinstance(payload.get("type"), str) and payload["type"] in EVENT_TYPES:

@@ -1,4 +1,8 @@
-"""`GET /metrics`: Prometheus text format."""
+"""`GET /metrics`: Prometheus text format; behind a bearer token when `metrics.token` is set.
+
+The token is checked in the view, not by matching the raw path in a proxy or a middleware:
+aiohttp routes `/%6Detrics` (and any other spelling that decodes to `/metrics`) here too.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import logging
 
 from aiohttp import web
 
+from dispatch.credentials import bearer_matches
 from dispatch.metrics import CONTENT_TYPE, Metrics
-from handlers.keys import DB
+from handlers.errors import ApiError
+from handlers.keys import DB, HTTP_CONTEXT
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +22,24 @@ METRICS = web.AppKey("metrics", Metrics)
 routes = web.RouteTableDef()
 
 
+def _refusal(request: web.Request) -> web.Response | None:
+    """401 (with WWW-Authenticate) unless the scrape carries `metrics.token`, when one is set."""
+    token = request.app[HTTP_CONTEXT].metrics_token
+    if not token:
+        return None  # public, as the contract lists it
+    if bearer_matches(request.headers.get("Authorization", ""), token):
+        return None
+    logger.warning("/metrics refused from %s: missing or wrong bearer token", request.remote)
+    response = ApiError(401, "unauthorized", "a valid bearer token is required").response()
+    response.headers["WWW-Authenticate"] = 'Bearer realm="vestnik-metrics"'
+    return response
+
+
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    refusal = _refusal(request)
+    if refusal is not None:
+        return refusal
     registry = request.app[METRICS]
     try:
         await registry.refresh_journal(request.app[DB])

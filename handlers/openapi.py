@@ -405,6 +405,28 @@ def _components() -> dict[str, Any]:
         "Unauthorized": _answer(
             "Missing or wrong credentials (`unauthorized` / `invalid_signature`).", error
         ),
+        "CrossSite": _answer(
+            "A cross-site browser request (`forbidden`): `Sec-Fetch-Site: cross-site` or "
+            "`same-site`, or an `Origin` other than this server's own host, the "
+            "`http.public_url` host or one of `http.allowed_hosts`.",
+            error,
+        ),
+        "MisdirectedRequest": _answer(
+            "`Host` is not a name of this server (`misdirected_request`): only loopback "
+            "names, the bind address, the `http.public_url` host and `http.allowed_hosts` "
+            "are served (DNS rebinding). A missing or malformed `Host` is a 400.",
+            error,
+        ),
+        "RequestTimeout": _answer(
+            "The body did not arrive within `http.body_timeout_seconds` "
+            "(`request_timeout`); the connection is closed.",
+            error,
+        ),
+        "UnsupportedMediaType": _answer(
+            "A body that is not `Content-Type: application/json` UTF-8 "
+            "(`unsupported_media_type`).",
+            error,
+        ),
         "NotFound": _answer("No such resource (`not_found`).", error),
         "Conflict": _answer(
             "The notification's status (or the notify mode) does not allow this "
@@ -426,8 +448,10 @@ def _components() -> dict[str, Any]:
             "bearerAuth": {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "VESTNIK_ADMIN__TOKEN. Without a configured token the admin "
-                "API answers loopback requests only.",
+                "description": "VESTNIK_ADMIN__TOKEN (required in live mode, with "
+                "http.public_url or a non-loopback http.host). Without a configured token the "
+                "admin API answers direct loopback requests only (none carrying Forwarded, "
+                "X-Forwarded-*, X-Real-IP or Via).",
             },
         },
     }
@@ -468,7 +492,13 @@ def _admin_op(
     responses: dict[str, Any] = {**ok}
     if body is not None:
         responses["400"] = _error("InvalidJson")
+        responses["408"] = _error("RequestTimeout")
+        responses["415"] = _error("UnsupportedMediaType")
     responses["401"] = _error("Unauthorized")
+    # The request guard (handlers/guard.py) answers these on every route; listed on the
+    # admin API, the one browsers are a danger to.
+    responses["403"] = _error("CrossSite")
+    responses["421"] = _error("MisdirectedRequest")
     codes = {"404": "NotFound", "409": "Conflict", "422": "Unprocessable"}
     for code in errors:
         responses[code] = _error(codes[code])
@@ -658,7 +688,9 @@ def _settings_paths() -> dict[str, Any]:
             "put": _admin_op(
                 "putClient",
                 "Create or update a client card and its per-type overrides; own templates "
-                "are compiled in the sandbox first.",
+                "are compiled and rendered in the sandbox on the type's sample event first "
+                "(422 naming the type, recipient and line when one fails or exceeds the "
+                "render budget; a value the sample lacks is not a failure).",
                 {
                     "200": _answer("The client after the change.", _ref("ClientCard")),
                     "201": _answer("The client, created.", _ref("ClientCard")),
@@ -785,9 +817,25 @@ def _delivery_paths() -> dict[str, Any]:
         "/api/v1/test-sms": {
             "post": _admin_op(
                 "postTestSms",
-                "Send the test SMS now (it costs one SMS); journaled as `test_sms`.",
+                "Send the test SMS now (it costs one SMS); journaled as `test_sms`. Only to "
+                "numbers of `test_sms.countries` (else 422 with the allowed ones in "
+                "`details`), at most `test_sms.daily_limit` a day with the bot's `/testsms` "
+                "(else 429); `daily_limit = 0` turns it off (409 `test_sms_disabled`).",
                 {
                     "200": _answer("Sent.", test_sms_result),
+                    "429": {
+                        **_answer(
+                            "Today's test SMS are used up (`too_many_requests`); "
+                            "`details[0].resets_at` is the next 00:00 UTC.",
+                            _ref("Error"),
+                        ),
+                        "headers": {
+                            "Retry-After": {
+                                "description": "Seconds until the count restarts.",
+                                "schema": {"type": "integer"},
+                            }
+                        },
+                    },
                     "502": _answer("The provider did not take it.", test_sms_result),
                 },
                 tag="sms",
@@ -803,8 +851,11 @@ def _delivery_paths() -> dict[str, Any]:
                 "operationId": "providerStatus",
                 "summary": "Delivery receipts from an SMS provider, in that provider's own "
                 "callback format and authentication (Twilio's signature, SMS.ru's hash, "
-                "`?secret=` for SMSC and SMS Aero, the bearer token of the `http` kind). "
-                "Unknown message ids are answered 2xx.",
+                "`?secret=` for SMSC and SMS Aero, the bearer token of the `http` kind); a "
+                "service with nothing to authenticate them with answers 401 to all. "
+                "Unknown message ids are answered 2xx. At most 500 receipts per callback "
+                "(else 413); a message id with control characters or over 128 characters "
+                "is a 422; nothing of a refused callback is applied.",
                 "tags": ["sms"],
                 "security": _PUBLIC,
                 "parameters": [_path_param("name", "A name from [[sms_services]].")],
@@ -821,9 +872,12 @@ def _delivery_paths() -> dict[str, Any]:
                         "(`100` for SMS.ru, `OK` otherwise).",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
+                    "400": _error("InvalidJson"),
                     "401": _error("Unauthorized"),
                     "404": _error("NotFound"),
+                    "408": _error("RequestTimeout"),
                     "413": _error("TooLarge"),
+                    "422": _error("Unprocessable"),
                     "503": _error("Unavailable"),
                 },
             }
@@ -846,8 +900,13 @@ def _public_paths() -> dict[str, Any]:
                         "in": "header",
                         "required": False,
                         "description": "Required unless no webhook secret is configured "
-                        "(then only loopback may post). Older or newer than 300 s: 401.",
-                        "schema": {"type": "string", "pattern": "^t=[0-9]+,v1=[0-9a-f]{64}"},
+                        "(then only direct loopback callers, not relayed by a proxy, may "
+                        "post). `t` is 1-12 digits, each `v1` exactly 64 hex digits. Older "
+                        "or newer than 300 s: 401.",
+                        "schema": {
+                            "type": "string",
+                            "pattern": "^t=[0-9]{1,12},v1=[0-9a-fA-F]{64}",
+                        },
                     }
                 ],
                 "requestBody": {"required": True, "content": _content(_ref("Event"))},
@@ -860,10 +919,13 @@ def _public_paths() -> dict[str, Any]:
                     "202": _answer("Stored with its notifications.", accepted),
                     "400": _error("InvalidJson"),
                     "401": _error("Unauthorized"),
+                    "403": _error("CrossSite"),
+                    "408": _error("RequestTimeout"),
                     "413": _error("TooLarge"),
                     "415": _answer(
                         "Not `application/json` UTF-8 (`unsupported_media_type`).", _ref("Error")
                     ),
+                    "421": _error("MisdirectedRequest"),
                     "422": _error("Unprocessable"),
                     "503": _error("Unavailable"),
                 },
@@ -883,14 +945,16 @@ def _public_paths() -> dict[str, Any]:
                 "operationId": "metrics",
                 "summary": "Prometheus metrics: events, notifications by status and channel, "
                 "delivery latency, queue depth and age, provider errors, SMS balance, "
-                "Telegram 429s.",
+                "Telegram 429s. Public unless `metrics.token` is set; then it needs "
+                "`Authorization: Bearer <metrics.token>`.",
                 "tags": ["operations"],
                 "security": _PUBLIC,
                 "responses": {
                     "200": {
                         "description": "Prometheus text format 0.0.4.",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    "401": _error("Unauthorized"),
                 },
             }
         },
@@ -1025,7 +1089,10 @@ def document() -> dict[str, Any]:
             "title": "Vestnik",
             "version": "1",
             "description": "Notifications from the ERP to clients and managers by Telegram "
-            "and SMS: the ERP webhook and the admin API (CONTRACT.md §2, §6).",
+            "and SMS: the ERP webhook and the admin API (CONTRACT.md §2, §6). On every "
+            "route a `Host` that is not this server's is a 421 and a cross-site browser "
+            "request (`Origin`, `Sec-Fetch-Site`) a 403; admin bodies must be "
+            "`application/json` (else 415).",
         },
         "tags": [
             {"name": name}

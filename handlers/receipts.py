@@ -1,8 +1,12 @@
 """`POST /api/v1/providers/{name}/status`: delivery receipts from SMS providers.
 
-Each provider authenticates its callbacks its own way (Twilio's signature, SMS.ru's hash…);
-the adapter checks that. A receipt for an id we do not know is answered 2xx and logged, so
-a provider never retries it in a loop.
+Each provider authenticates its callbacks its own way (Twilio's signature, SMS.ru's hash,
+`?secret=<token>`, the `http` kind's bearer token); the adapter checks that, and a service
+with nothing to check them against refuses them all (401). The caller is told only that the
+callback is not authenticated, not which secret is missing. A receipt for an id we do not
+know is answered 2xx, so a provider never retries it in a loop; it is parked only when it
+can be the provider's id (see dispatch.receipts). One INFO line per callback, whatever the
+number of receipts in it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
-from dispatch.channels.sms.base import CallbackRejected, CallbackRequest
-from dispatch.receipts import apply_receipts
+from dispatch.channels.sms.base import CallbackMalformed, CallbackRejected, CallbackRequest
+from dispatch.receipts import ReceiptsRefused, apply_receipts, checked_receipts
+from handlers.body import read_body
 from handlers.errors import ApiError
 from handlers.keys import DB, HTTP_CONTEXT, SMS_PROVIDERS
 
@@ -33,9 +38,10 @@ def _public_url(request: web.Request) -> str:
 
 
 async def _callback_request(request: web.Request) -> CallbackRequest:
-    body = await request.content.read(MAX_CALLBACK_BYTES + 1)
-    if len(body) > MAX_CALLBACK_BYTES:
-        raise ApiError(413, "payload_too_large", "the callback body is too large")
+    # The whole body, however many TCP segments it came in (read(n) returned only the first).
+    body = await read_body(
+        request, MAX_CALLBACK_BYTES, timeout=request.app[HTTP_CONTEXT].body_timeout_seconds
+    )
     form: dict[str, list[str]] = {}
     if request.content_type == "application/x-www-form-urlencoded":
         form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
@@ -60,14 +66,31 @@ async def provider_status(request: web.Request) -> web.Response:
         result = provider.parse_callback(callback)
     except CallbackRejected as exc:
         logger.warning("delivery callback for %s refused from %s: %s", name, request.remote, exc)
-        raise ApiError(401, "invalid_signature", str(exc)) from None
-    tally = await apply_receipts(request.app[DB], name, result.receipts, actor=f"provider:{name}")
+        raise ApiError(
+            401, "invalid_signature", "the delivery callback could not be authenticated"
+        ) from None
+    except CallbackMalformed as exc:
+        raise ApiError(400, "invalid_json", str(exc)) from None
+    try:
+        receipts = checked_receipts(result.receipts)
+    except ReceiptsRefused as exc:
+        logger.warning("delivery callback from %s refused: %s", name, exc)
+        raise ApiError(exc.status, exc.code, str(exc)) from None
+    tally = await apply_receipts(
+        request.app[DB],
+        name,
+        receipts,
+        actor=f"provider:{name}",
+        own_ids=provider.message_ids_are_ours,
+    )
     logger.info(
-        "delivery callback from %s: %d applied, %d unknown, %d in progress, %d parked",
+        "delivery callback from %s: %d applied, %d unknown, %d in progress, %d parked, "
+        "%d dropped",
         name,
         tally.applied,
         tally.unknown,
         tally.in_progress,
         tally.parked,
+        tally.dropped,
     )
     return web.Response(text=result.reply_body, content_type=result.reply_content_type)

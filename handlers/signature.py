@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 HEADER = "X-Vestnik-Signature"
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_HEX_DIGEST = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 class SignatureError(Exception):
@@ -40,16 +43,20 @@ def verify(
     if not header:
         raise SignatureError(f"missing {HEADER} header")
     timestamp: int | None = None
-    candidates: list[str] = []
+    candidates: list[bytes] = []
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise SignatureError("signature timestamp is not an integer") from None
+            # Digits only, at most 12 (year 33658): int() of anything longer is slow, and a
+            # huge one overflows the window arithmetic.
+            if not _TIMESTAMP.fullmatch(value):
+                raise SignatureError("signature timestamp must be unix seconds (1-12 digits)")
+            timestamp = int(value)
         elif key == "v1" and value:
-            candidates.append(value.lower())
+            # Exactly 64 hex digits, ASCII: compare_digest refuses non-ASCII text.
+            if not _HEX_DIGEST.fullmatch(value):
+                raise SignatureError("v1 must be 64 hexadecimal digits (HMAC-SHA256)")
+            candidates.append(value.lower().encode("ascii"))
     if timestamp is None or not candidates:
         raise SignatureError(f"{HEADER} must look like t=<unix seconds>,v1=<hex>")
     current = time.time() if now is None else now
@@ -58,6 +65,6 @@ def verify(
             f"signature timestamp is outside the {tolerance_seconds} s window "
             "(check the ERP server's clock)"
         )
-    expected = compute(secret, timestamp, body)
+    expected = compute(secret, timestamp, body).encode("ascii")
     if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
         raise SignatureError("signature does not match the body")

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import math
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from dispatch.balance import balance_report
 from dispatch.channels.outcome import OutcomeKind
 from dispatch.channels.sms.base import ProviderError, SmsProvider
+from dispatch.config import SmsTestSettings
 from dispatch.schemas import Phone
-from dispatch.sms_tools import send_test_sms
+from dispatch.sms_tools import Refusal, TestSmsRefused, send_test_sms
 from handlers.admin import admin_only, json_body
 from handlers.errors import ApiError, validation_error
 from handlers.keys import DB, RUNTIME_CONFIG, SMS_PROVIDERS
+from storage.types import utcnow
+
+logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+
+TEST_SMS_LIMITS = web.AppKey("test_sms_limits", SmsTestSettings)
+"""The `[test_sms]` settings: allowed countries and the daily cap (shared with the bot)."""
 
 
 class TestSmsIn(BaseModel):
@@ -76,7 +86,16 @@ async def post_test_sms(request: web.Request) -> web.Response:
             [{"loc": ["phone"], "message": "required", "type": "missing"}],
         )
     provider = await _provider(request, body.service)
-    result = await send_test_sms(request.app[DB], provider, body.phone, actor="admin:api")
+    try:
+        result = await send_test_sms(
+            request.app[DB],
+            provider,
+            body.phone,
+            actor="admin:api",
+            limits=request.app[TEST_SMS_LIMITS],
+        )
+    except TestSmsRefused as refused:
+        return _refusal(refused)
     sent = result.outcome.kind is OutcomeKind.SENT
     return web.json_response(
         {
@@ -91,3 +110,34 @@ async def post_test_sms(request: web.Request) -> web.Response:
         },
         status=200 if sent else 502,
     )
+
+
+def _refusal(refused: TestSmsRefused) -> web.Response:
+    """The contract's error answer for a refused test SMS: 422 for a country outside
+    `test_sms.countries`, 429 (with `Retry-After`) over the daily cap, 409 when off."""
+    logger.warning("test SMS refused through the admin API: %s", refused.reason.value)
+    if refused.reason is Refusal.COUNTRY:
+        return ApiError(
+            422,
+            "validation_error",
+            refused.message,
+            [
+                {
+                    "loc": ["phone"],
+                    "message": "country not allowed",
+                    "type": "country_not_allowed",
+                    "allowed": list(refused.countries),
+                }
+            ],
+        ).response()
+    if refused.reason is Refusal.DAILY_LIMIT and refused.resets_at is not None:
+        response = ApiError(
+            429,
+            "too_many_requests",
+            refused.message,
+            [{"limit": refused.limit, "resets_at": refused.resets_at.isoformat()}],
+        ).response()
+        wait = math.ceil((refused.resets_at - utcnow()).total_seconds())
+        response.headers["Retry-After"] = str(max(1, wait))
+        return response
+    return ApiError(409, "test_sms_disabled", refused.message).response()

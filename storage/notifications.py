@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, Notification, NotificationHistory
@@ -227,3 +227,31 @@ async def sent_awaiting_receipt(
         .limit(limit)
     )
     return [(row.id, row.provider_message_id, row.phone or "") for row in result]
+
+
+async def count_without_client_since(
+    session: AsyncSession, *, event_type: str, since: datetime, lock: bool = False
+) -> int:
+    """How many notifications of `event_type` that belong to no client (the test SMS, the
+    admins' alerts) were created at or after `since`.
+
+    `client_id IS NULL` keeps the count on the (client_id, id) index, off the ERP's rows.
+    With `lock`, a transaction-scoped lock named after the event type is taken first on
+    PostgreSQL, so count-then-insert in one transaction is one at a time across replicas
+    (on SQLite, BEGIN IMMEDIATE already makes writers take turns).
+    """
+    if lock and session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtext(f"vestnik:count:{event_type}")))
+        )
+    table = Notification.__table__
+    count = await session.scalar(
+        select(func.count())
+        .select_from(table)
+        .where(
+            table.c.client_id.is_(None),
+            table.c.event_type == event_type,
+            table.c.created_at >= since,
+        )
+    )
+    return int(count or 0)

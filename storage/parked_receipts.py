@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, tuple_
+from sqlalchemy import Table, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ParkedReceipt
+from storage.models import Notification, ParkedReceipt
 from storage.upsert import insert_for
 
 _parked = cast(Table, ParkedReceipt.__table__)
@@ -81,3 +81,16 @@ async def forget(session: AsyncSession, keys: list[tuple[str, str]]) -> None:
                 tuple_(_parked.c.provider, _parked.c.provider_message_id).in_(keys)
             )
         )
+
+
+async def count_for(session: AsyncSession, provider: str) -> int:
+    """How many receipts of this provider are parked (they are capped per provider)."""
+    statement = select(func.count()).select_from(_parked).where(_parked.c.provider == provider)
+    return int(await session.scalar(statement) or 0)
+
+
+async def newest_notification_id(session: AsyncSession) -> int:
+    """The highest notification id so far (0 when there is none): SMSC's message ids are our
+    notification ids, so a receipt for an id far beyond it is not worth parking."""
+    table = cast(Table, Notification.__table__)
+    return int(await session.scalar(select(func.max(table.c.id))) or 0)

@@ -366,7 +366,8 @@ async def test_status_change_without_a_body_is_400(service: Service) -> None:
     response = await service.client.post(
         f"/api/v1/notifications/{notification_id}/status",
         data=b"{not json",
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        # Admin bodies must be declared JSON (else 415, issue 11); this one only is not JSON.
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
     )
     assert response.status == 400
     assert_error(await response.json(), "invalid_json")

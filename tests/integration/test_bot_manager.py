@@ -465,7 +465,8 @@ async def test_sent_marks_a_notification_sent_manually(
 async def test_balance_and_test_sms(
     live_service: Service, telegram: FakeTelegram, sms_gateway: FakeHttpGateway
 ) -> None:
-    await add_manager(live_service, chat_id=MANAGER_CHAT)
+    # An admin: /testsms is for admins only (issue 11).
+    await add_manager(live_service, is_admin=True, chat_id=MANAGER_CHAT)
 
     [reply] = await say(telegram, telegram.command(MANAGER_CHAT, "/balance"))
     assert "Баланс SMS-сервиса main" in (reply.text or "")

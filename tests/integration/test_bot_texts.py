@@ -111,6 +111,12 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
         for sent in (True, False)
     ],
     "managers_only.html.j2": [{}],
+    "test_sms_refused.html.j2": [
+        {"reason": "admins_only"},
+        {"reason": "country", "phone": EVIL, "countries": ["RU", EVIL]},
+        {"reason": "daily_limit", "phone": EVIL, "limit": 10, "resets_at": WHEN},
+        {"reason": "disabled"},
+    ],
     "prompt.html.j2": [
         {"notification": SimpleNamespace(**{**vars(ROW), "status": status}), "client_name": EVIL}
         | {"result": None}

@@ -28,7 +28,7 @@ from tests.integration.test_bot_support import (
     links,
 )
 
-SECRET = "s3cret-Token_1"
+SECRET = "s3cret-Token_1-for-webhooks"
 
 
 def free_port() -> int:

@@ -216,7 +216,10 @@ async def test_telegram_webhook_mode_reports_the_webhook(everything: dict[str, A
         _settings(everything, telegram={"mode": "webhook"})
 
     settings = _settings(
-        everything, telegram={"mode": "webhook"}, http={"public_url": "https://v.example.com"}
+        everything,
+        telegram={"mode": "webhook"},
+        http={"public_url": "https://v.example.com"},
+        admin={"token": "check-config-admin-token"},  # a public URL needs one
     )
     results = _by_name(await run_checks(settings, None))
     assert results["telegram"].status == "ok"

@@ -66,7 +66,7 @@ def test_every_operation_has_responses_and_declares_its_path_parameters(
 def test_the_webhook_is_described_with_all_its_answers_and_signature() -> None:
     operation = documented_operations()[("post", "/api/v1/events")]
     assert set(operation["responses"]) == {
-        "200", "202", "400", "401", "413", "415", "422", "503"
+        "200", "202", "400", "401", "403", "408", "413", "415", "421", "422", "503"
     }  # fmt: skip
     assert "X-Vestnik-Signature" in [p["name"] for p in operation["parameters"]]
     assert operation["requestBody"]["content"]["application/json"]["schema"] == {

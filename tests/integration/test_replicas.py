@@ -54,7 +54,10 @@ mode = "live"
 service = "sms"
 
 [webhook]
-secret = "replica-test"
+secret = "replica-test-webhook-secret"
+
+[admin]
+token = "replica-test-admin-token"
 
 [delivery]
 workers = 16

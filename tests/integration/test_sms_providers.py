@@ -31,7 +31,7 @@ from dispatch.channels.sms.http import HttpProvider, classify_refusal
 from dispatch.channels.sms.registry import PROVIDER_KINDS, build_provider
 from dispatch.channels.sms.smsaero import SmsAeroProvider
 from dispatch.channels.sms.smsc import SmscProvider
-from dispatch.channels.sms.smsru import SmsRuProvider
+from dispatch.channels.sms.smsru import SmsRuProvider, callback_hash
 from dispatch.channels.sms.twilio import TwilioProvider
 from dispatch.config import SmsServiceConfig
 from tests.fakes.sms import FakeCallback, FakeSmsServer
@@ -617,7 +617,8 @@ async def test_a_forged_callback_is_rejected(kit: Kit, receiver: Receiver) -> No
     assert receiver.receipts == []
 
 
-async def test_an_unsigned_smsru_callback_is_accepted_when_no_secret_is_set() -> None:
+async def test_an_unsigned_smsru_callback_is_refused_when_api_key_is_set() -> None:
+    """Issue 11, finding 1: leaving `hash` out was the way around the hash check."""
     kit = await start_kit("smsru")
     receiver = Receiver(kit.provider)
     await receiver.start()
@@ -632,23 +633,19 @@ async def test_an_unsigned_smsru_callback_is_accepted_when_no_secret_is_set() ->
         await kit.session.close()
         await kit.fake.stop()
 
-    assert (status, body) == (200, "100")
-    assert [r.state for r in receiver.receipts] == [DeliveryState.DELIVERED]
+    assert (status, body) == (403, "smsru: callback without hash")
+    assert receiver.receipts == []
 
 
 def test_smsru_callback_entries_of_other_kinds_are_skipped() -> None:
     provider = SmsRuProvider(make_config("smsru", "http://127.0.0.1:9/"), None)  # type: ignore[arg-type]
+    entries = ["callcheck_status\n123\n401\n1700000000", "sms_status\nA-1\n103\n1700000000"]
     request = CallbackRequest(
         method="POST",
         url="http://vestnik/receipts/smsru",
         headers={},
         query={},
-        form={
-            "data[]": [
-                "callcheck_status\n123\n401\n1700000000",
-                "sms_status\nA-1\n103\n1700000000",
-            ]
-        },
+        form={"data[]": entries, "hash": [callback_hash("test-api-id", entries)]},
         body=b"",
     )
 

@@ -29,7 +29,10 @@ mode = "live"
 service = "sms"
 
 [webhook]
-secret = "crash-test"
+secret = "crash-test-webhook-secret"
+
+[admin]
+token = "crash-test-admin-token"
 
 [delivery]
 workers = {WORKERS}

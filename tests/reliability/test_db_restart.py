@@ -25,7 +25,7 @@ from storage.database import create_database
 from storage.models import Event
 from tests.reliability.conftest import free_port, spawn_serve
 
-SECRET = "db-restart-test"
+SECRET = "db-restart-test-secret"
 POSTERS = 8
 SECONDS = 15.0
 RESTART_AT = 4.0

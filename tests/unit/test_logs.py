@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.logs import (
     REQUEST_ID_HEADER,
     RedactingFilter,
     Redactor,
+    RefusalRateLimit,
     bind_log_context,
     configure_logging,
     current_log_context,
@@ -378,3 +380,127 @@ def test_default_handler_follows_sys_stderr(
     monkeypatch.setattr(sys, "stderr", second)
     logging.getLogger("vestnik").info("to the current stderr")
     assert second.getvalue().endswith("vestnik: to the current stderr\n")
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def test_text_lines_escape_every_line_breaker_and_terminal_control(
+    capture: Callable[..., io.StringIO],
+) -> None:
+    stream = capture()
+    value = "a\nb\rc\x85d\u2028e\u2029f\x1b[31mg\x00h\x7fi\u202ej\tk"
+    logging.getLogger("vestnik").info("value %s", value, extra={"field": value})
+
+    [line] = stream.getvalue().splitlines()
+    assert line.endswith(
+        "value a\\nb\\rc\\x85d\\u2028e\\u2029f\\x1b[31mg\\x00h\\x7fi\\u202ej\\tk"
+    )
+
+
+def test_json_lines_escape_what_json_dumps_leaves_raw(
+    capture: Callable[..., io.StringIO],
+) -> None:
+    stream = capture("json")
+    value = "a\x85b\u2028c\u2029d\x9be\u202ef"
+    logging.getLogger("vestnik").info("value %s", value)
+
+    output = stream.getvalue()
+    assert output.count("\n") == 1 and len(output.splitlines()) == 1
+    assert not any(char in output for char in "\x85\u2028\u2029\x9b\u202e")
+    assert json.loads(output)["message"] == f"value {value}"
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _limited_handler(
+    clock: Callable[[], float], interval: float = 10.0
+) -> tuple[io.StringIO, logging.Handler, RefusalRateLimit]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    limiter = RefusalRateLimit(handler, burst=3, interval=interval, clock=clock)
+    handler.addFilter(limiter)
+    return stream, handler, limiter
+
+
+def _record(name: str, msg: str, *args: object, level: int = logging.WARNING) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, args, None)
+
+
+def test_refusals_are_limited_per_logger_and_template_and_summarised() -> None:
+    clock = _Clock()
+    stream, handler, limiter = _limited_handler(clock)
+    try:
+        for n in range(50):
+            handler.handle(_record("handlers.erp", "refused from %s", f"10.0.0.{n}"))
+            handler.handle(_record("handlers.admin", "bad token from %s", n))
+        # Other levels and other loggers are never limited.
+        for n in range(5):
+            handler.handle(_record("handlers.erp", "refused %s", n, level=logging.ERROR))
+            handler.handle(_record("dispatch.worker", "retry %s", n))
+            handler.handle(_record("bot.telegram_app", "webhook refused %s", n))
+        lines = stream.getvalue().splitlines()
+        assert len([x for x in lines if x.startswith("handlers.erp refused from")]) == 3
+        assert len([x for x in lines if x.startswith("handlers.admin")]) == 3
+        assert len([x for x in lines if x.startswith("handlers.erp refused ")]) == 3 + 5
+        assert len([x for x in lines if x.startswith("dispatch.worker")]) == 5
+        assert len([x for x in lines if x.startswith("bot.telegram_app")]) == 3
+        assert "suppressed" not in stream.getvalue()
+
+        # The next record after the interval brings the summary first, then passes.
+        clock.now += 10.0
+        handler.handle(_record("handlers.erp", "refused from %s", "10.0.0.99"))
+        tail = stream.getvalue().splitlines()[len(lines) :]
+        assert tail == [
+            "bot.logs suppressed 47 similar warnings from handlers.erp in the last 10 s: "
+            "refused from %s",
+            "handlers.erp refused from 10.0.0.99",
+        ]
+        # What is still counted comes out at close (process exit).
+        limiter.close()
+        rest = stream.getvalue()
+        assert "suppressed 47 similar warnings from handlers.admin" in rest
+        assert "suppressed 2 similar warnings from bot.telegram_app" in rest
+    finally:
+        limiter.close()
+
+
+def test_the_summary_comes_by_itself_when_the_flood_stops() -> None:
+    # A real clock: the timer thread writes the summary.
+    stream, handler, limiter = _limited_handler(time.monotonic, interval=0.2)
+    try:
+        for n in range(1000):
+            handler.handle(_record("handlers.receipts", "forged receipt %s", n))
+        assert len(stream.getvalue().splitlines()) == 3
+        deadline = time.monotonic() + 3
+        while "suppressed" not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert stream.getvalue().splitlines()[3] == (
+            "bot.logs suppressed 997 similar warnings from handlers.receipts in the last "
+            "0.2 s: forged receipt %s"
+        )
+    finally:
+        limiter.close()
+    assert len(stream.getvalue().splitlines()) == 4
+
+
+def test_caplog_still_sees_every_refusal(
+    capture: Callable[..., io.StringIO], caplog: pytest.LogCaptureFixture
+) -> None:
+    stream = capture()
+    root = logging.getLogger()
+    root.addHandler(caplog.handler)
+    try:
+        for n in range(30):
+            logging.getLogger("handlers.erp").warning("refused %s", n)
+    finally:
+        root.removeHandler(caplog.handler)
+    assert len([r for r in caplog.records if r.name == "handlers.erp"]) == 30
+    assert len(stream.getvalue().splitlines()) == 10

@@ -21,7 +21,10 @@ chat_enabled = false
 auto_reply = "Чат отключён. Позвоните менеджеру: +7 495 000-00-00"
 
 [webhook]
-secret = "s3cret"
+secret = "s3cret-erp-hmac-0123456789"
+
+[admin]
+token = "admin-token-0123456789"
 
 [[sms_services]]
 name = "main"

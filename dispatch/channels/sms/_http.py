@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import hmac
 import json
 import logging
 import re
@@ -23,12 +22,14 @@ from multidict import CIMultiDict
 
 from dispatch.channels.outcome import ErrorKind, Outcome
 from dispatch.channels.sms.base import (
+    CallbackMalformed,
     CallbackRejected,
     CallbackRequest,
     ProviderError,
     SmsMessage,
     SmsProvider,
 )
+from dispatch.credentials import same_secret
 from dispatch.phones import mask_phone
 
 PAUSE_SECONDS = 300.0
@@ -187,16 +188,27 @@ async def http_request(provider: SmsProvider, method: str, url: str, **kwargs: A
 
 
 def check_secret(token: str | None, request: CallbackRequest) -> None:
-    """When `token` is configured, the callback URL must carry it as `?secret=<token>`.
+    """The callback URL must carry the service's `token` as `?secret=<token>`.
 
-    For providers whose own callback signature is undocumented (SMSC, SMS Aero) or
-    optional (SMS.ru): the secret goes into the handler URL registered at the provider.
+    For providers whose own callback signature is undocumented (SMSC, SMS Aero) or that
+    have no `api_key` to check SMS.ru's hash: the secret goes into the handler URL
+    registered at the provider. With no `token` there is nothing to check the callback
+    against, so it is refused: anyone could post it (SMSC ids are our sequential ids).
     """
     if not token:
-        return
+        raise CallbackRejected("no token is configured to authenticate callbacks")
     given = request.query.get("secret", "")
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    if not same_secret(given, token):
         raise CallbackRejected("missing or wrong callback secret")
+
+
+def callback_json(body: bytes) -> Any:
+    """A callback body as JSON; CallbackMalformed when it is not JSON or nested so deeply
+    that the parser gives up (RecursionError is not a ValueError)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise CallbackMalformed("the callback body is not valid JSON") from None
 
 
 def callback_fields(request: CallbackRequest) -> dict[str, Any]:
@@ -204,7 +216,7 @@ def callback_fields(request: CallbackRequest) -> dict[str, Any]:
     fields: dict[str, Any] = {k: v for k, v in request.query.items() if k != "secret"}
     fields.update({key: values[0] for key, values in request.form.items() if values})
     if request.body.lstrip().startswith(b"{"):
-        data = HttpReply(200, {}, request.body).json()
+        data = callback_json(request.body)
         if isinstance(data, dict):
             fields.update(data)
     return fields

@@ -78,7 +78,12 @@ class ProviderError(Exception):
 
 
 class CallbackRejected(Exception):
-    """A callback that fails the provider's authentication (signature, hash)."""
+    """A callback that fails the provider's authentication (signature, hash, secret), or
+    one for a service that has nothing to authenticate it with: never accepted."""
+
+
+class CallbackMalformed(Exception):
+    """An authenticated callback whose body cannot be read (not JSON, nested too deeply)."""
 
 
 class SmsProvider(ABC):
@@ -87,6 +92,9 @@ class SmsProvider(ABC):
     kind: str = ""
     supports_status: bool = False
     """Whether `fetch_statuses` works (the provider has a status endpoint)."""
+    message_ids_are_ours: bool = False
+    """The provider's message id is our notification id (SMSC): a receipt for an id we
+    have not issued yet cannot be genuine, so it is never parked."""
 
     def __init__(self, config: SmsServiceConfig, session: aiohttp.ClientSession) -> None:
         self.config = config
@@ -108,6 +116,19 @@ class SmsProvider(ABC):
         """Delivery states of (provider_message_id, phone) pairs; raises ProviderError."""
         raise ProviderError(f"{self.kind} has no status endpoint", ErrorKind.CONFIG)
 
+    @classmethod
+    def callback_authenticator(cls, config: SmsServiceConfig) -> str | None:
+        """How this service's delivery callbacks are authenticated, or None when it has
+        nothing to authenticate them with: its callback route then refuses them all."""
+        return None
+
+    @classmethod
+    def callback_setup(cls, config: SmsServiceConfig, status_url: str) -> str:
+        """What to configure so that callbacks to `status_url` are accepted (for
+        `check-config` and the `serve` banner); only asked when there is no authenticator."""
+        return f"set token, then register {status_url}?secret=<token> at the provider"
+
     def parse_callback(self, request: CallbackRequest) -> CallbackResult:
-        """Receipts from a delivery callback; raises CallbackRejected when not authentic."""
+        """Receipts from a delivery callback; raises CallbackRejected when not authentic,
+        CallbackMalformed when authentic but unreadable."""
         raise CallbackRejected(f"{self.kind} delivery callbacks are not supported")

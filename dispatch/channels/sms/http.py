@@ -13,20 +13,20 @@ Extensions of this module (the contract leaves them open):
   refused (permanent), 5xx/408 and anything else transient.
 - Balance: `GET <base_url>/balance` → `{"balance": 12.5 | "12.50", "currency": "RUB"?}`.
 - Delivery callbacks: `POST` JSON `{"id", "status": "delivered" | "failed", "reason"?}` (or a
-  list of such objects) with `Authorization: Bearer <token>` when `token` is configured;
-  any other status is taken as still pending. There is no status endpoint.
+  list of such objects) with `Authorization: Bearer <token>`; any other status is taken as
+  still pending. Without a `token` every callback is refused (nothing to authenticate it
+  with). A body that is not JSON is refused (400). There is no status endpoint.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from typing import Any
 
 from dispatch.channels.outcome import ErrorKind, Outcome
 from dispatch.channels.sms._http import (
     HttpReply,
+    callback_json,
     error_kind_for_http_status,
     http_request,
     join_url,
@@ -50,6 +50,8 @@ from dispatch.channels.sms.base import (
     SmsMessage,
     SmsProvider,
 )
+from dispatch.config import SmsServiceConfig
+from dispatch.credentials import bearer_matches
 
 logger = logging.getLogger(__name__)
 
@@ -159,18 +161,24 @@ class HttpProvider(SmsProvider):
         currency = data.get("currency")
         return Balance(amount, str(currency) if currency else None)
 
+    @classmethod
+    def callback_authenticator(cls, config: SmsServiceConfig) -> str | None:
+        return "Authorization: Bearer <token>" if config.token else None
+
+    @classmethod
+    def callback_setup(cls, config: SmsServiceConfig, status_url: str) -> str:
+        return (
+            f"set token; the gateway posts to {status_url} with Authorization: Bearer <token>"
+        )
+
     def parse_callback(self, request: CallbackRequest) -> CallbackResult:
         token = self.config.token
-        if token:
-            given = next(
-                (v for k, v in request.headers.items() if k.lower() == "authorization"), ""
-            )
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                raise CallbackRejected("http: missing or wrong bearer token")
-        try:
-            data = json.loads(request.body or b"null")
-        except ValueError:
-            return CallbackResult()
+        if not token:
+            raise CallbackRejected("http: no token is configured to authenticate callbacks")
+        given = next((v for k, v in request.headers.items() if k.lower() == "authorization"), "")
+        if not bearer_matches(given, token):
+            raise CallbackRejected("http: missing or wrong bearer token")
+        data = callback_json(request.body or b"null")
         items = data if isinstance(data, list) else [data]
         receipts = []
         for item in items:

@@ -38,3 +38,19 @@ def build_provider(config: SmsServiceConfig, session: aiohttp.ClientSession) -> 
     except KeyError:
         raise ValueError(f"unknown SMS service kind {config.kind!r}") from None
     return adapter(config, session)
+
+
+def callback_status_url(config: SmsServiceConfig, public_url: str | None) -> str:
+    """Where the provider posts this service's delivery receipts."""
+    base = public_url.rstrip("/") if public_url else "<http.public_url>"
+    return f"{base}/api/v1/providers/{config.name}/status"
+
+
+def callbacks_refused(config: SmsServiceConfig, public_url: str | None) -> str | None:
+    """None when the service can authenticate its delivery callbacks; otherwise one line
+    saying that they are all refused and what to configure (`check-config`, `serve`)."""
+    adapter = PROVIDER_KINDS.get(config.kind)
+    if adapter is None or adapter.callback_authenticator(config) is not None:
+        return None
+    setup = adapter.callback_setup(config, callback_status_url(config, public_url))
+    return f"delivery callbacks are refused until they can be authenticated: {setup}"

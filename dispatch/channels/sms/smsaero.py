@@ -10,8 +10,8 @@ is an invalid number, anything else refused is a permanent refusal. SMS Aero has
 client-side id, no parts count; `cost` in the reply is the message's total.
 
 Delivery callbacks (`callbackUrl`, `callbackFormat=json`): a JSON body (or form) with `id`
-and `status` (SMS Aero's numeric status). When the service has a `token` configured, the
-callback URL must carry `?secret=<token>`.
+and `status` (SMS Aero's numeric status), authenticated by the service's `token`: the
+callback URL must carry `?secret=<token>`. With no `token`, every callback is rejected.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from dispatch.channels.sms.base import (
     SmsMessage,
     SmsProvider,
 )
+from dispatch.config import SmsServiceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,10 @@ class SmsAeroProvider(SmsProvider):
             state, reason = _state(payload.get("status") if isinstance(payload, dict) else None)
             receipts.append(Receipt(message_id, state, reason, phone))
         return receipts
+
+    @classmethod
+    def callback_authenticator(cls, config: SmsServiceConfig) -> str | None:
+        return "?secret=<token>" if config.token else None
 
     def parse_callback(self, request: CallbackRequest) -> CallbackResult:
         check_secret(self.config.token, request)

@@ -7,9 +7,10 @@ our notification id as SMSC's client-side `id`, which SMSC echoes and uses for s
 
 Delivery callbacks: SMSC calls a handler URL set in the account with `id`, `phone`,
 `status`, `err` (query, form or a JSON body; all are read). SMSC's own anti-spoofing hash is
-not documented well enough to verify, so when the service has a `token` configured, the
-handler URL registered at SMSC must carry it as `?secret=<token>`; callbacks without it are
-rejected. With no `token`, callbacks are accepted as they come.
+not documented well enough to verify, so the service's `token` authenticates them: the
+handler URL registered at SMSC must carry it as `?secret=<token>`, and callbacks without it
+are rejected. With no `token`, every callback is rejected: SMSC's message ids are our own
+sequential notification ids, so an unauthenticated callback could mark any of them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from dispatch.channels.sms.base import (
     SmsMessage,
     SmsProvider,
 )
+from dispatch.config import SmsServiceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ class SmscProvider(SmsProvider):
 
     kind = "smsc"
     supports_status = True
+    message_ids_are_ours = True
 
     @property
     def base_url(self) -> str:
@@ -221,6 +224,10 @@ class SmscProvider(SmsProvider):
         if err:
             reason += f", err {err}"
         return Receipt(message_id, delivery_state(code), reason, phone)
+
+    @classmethod
+    def callback_authenticator(cls, config: SmsServiceConfig) -> str | None:
+        return "?secret=<token>" if config.token else None
 
     def parse_callback(self, request: CallbackRequest) -> CallbackResult:
         check_secret(self.config.token, request)

@@ -6,15 +6,16 @@ The send reply has neither cost nor parts (that needs a separate `sms/cost` call
 do not make: the status reply carries the cost).
 
 Delivery callbacks: form field `data[]`, entries `"sms_status\\n<sms_id>\\n<code>\\n<ts>"`,
-and `hash` = sha256(api_id + all entries). The hash recipe comes from third-party code, so it
-is checked when present (a wrong one is rejected) and not required; when the service has a
-`token` configured, the handler URL must also carry `?secret=<token>`. The reply is `100`.
+and `hash` = sha256(api_id + all entries). With `api_key` set the hash is required: a
+callback without one is rejected like one with a wrong one (otherwise leaving the hash out
+would be the way around it). When the service has a `token` configured, the handler URL must
+also carry `?secret=<token>`; with neither `api_key` nor `token`, every callback is rejected.
+The reply is `100`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -46,6 +47,8 @@ from dispatch.channels.sms.base import (
     SmsMessage,
     SmsProvider,
 )
+from dispatch.config import SmsServiceConfig
+from dispatch.credentials import same_secret
 
 logger = logging.getLogger(__name__)
 
@@ -217,15 +220,30 @@ class SmsRuProvider(SmsProvider):
                 receipts.append(Receipt(message_id, delivery_state(code), reason, phone))
         return receipts
 
+    @classmethod
+    def callback_authenticator(cls, config: SmsServiceConfig) -> str | None:
+        checks = (["hash"] if config.api_key else []) + (
+            ["?secret=<token>"] if config.token else []
+        )
+        return " and ".join(checks) or None
+
+    @classmethod
+    def callback_setup(cls, config: SmsServiceConfig, status_url: str) -> str:
+        return (
+            f"set api_key (SMS.ru signs callbacks with it), or token and register "
+            f"{status_url}?secret=<token>"
+        )
+
     def parse_callback(self, request: CallbackRequest) -> CallbackResult:
-        check_secret(self.config.token, request)
+        if self.config.token or not self.config.api_key:
+            check_secret(self.config.token, request)  # refuses when there is no token either
         entries = list(request.form.get("data[]", ())) or list(request.form.get("data", ()))
-        given = (request.form.get("hash") or [""])[0]
-        if given:
-            if not self.config.api_key:
-                raise CallbackRejected("smsru: cannot check the hash without api_key")
+        if self.config.api_key:
+            given = (request.form.get("hash") or [""])[0]
+            if not given:
+                raise CallbackRejected("smsru: callback without hash")
             expected = callback_hash(self.config.api_key, entries)
-            if not hmac.compare_digest(given.strip().lower().encode(), expected.encode()):
+            if not same_secret(given.strip().lower(), expected):
                 raise CallbackRejected("smsru: wrong callback hash")
         receipts = []
         for entry in entries:

@@ -51,6 +51,8 @@ from dispatch.channels.sms.base import (
     SmsMessage,
     SmsProvider,
 )
+from dispatch.config import SmsServiceConfig
+from dispatch.credentials import same_secret
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +235,14 @@ class TwilioProvider(SmsProvider):
             )
         return receipts
 
+    @classmethod
+    def callback_authenticator(cls, config: SmsServiceConfig) -> str | None:
+        return "X-Twilio-Signature" if config.token or config.password else None
+
+    @classmethod
+    def callback_setup(cls, config: SmsServiceConfig, status_url: str) -> str:
+        return f"set token (the auth token that signs callbacks to {status_url})"
+
     def parse_callback(self, request: CallbackRequest) -> CallbackResult:
         token = self._token
         given = _header(request.headers, SIGNATURE_HEADER)
@@ -241,7 +251,7 @@ class TwilioProvider(SmsProvider):
         if not given:
             raise CallbackRejected("twilio: missing X-Twilio-Signature")
         expected = [signature(token, url, request.form) for url in _url_variants(request.url)]
-        if not any(hmac.compare_digest(given.encode(), e.encode()) for e in expected):
+        if not any(same_secret(given, e) for e in expected):
             raise CallbackRejected("twilio: wrong X-Twilio-Signature")
         fields = {key: values[0] for key, values in request.form.items() if values}
         sid = fields.get("MessageSid") or fields.get("SmsSid")
