@@ -34,7 +34,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from handlers import signature  # noqa: E402 - after the sys.path line above
+from handlers.common import signature  # noqa: E402 - after the sys.path line above
 
 TYPES = (
     "client_order.ready",

@@ -20,22 +20,21 @@ from bot.scheduler import setup_scheduler
 from bot.settings import Settings
 from bot.telegram import create_bot
 from bot.telegram_app import setup_telegram
-from dispatch.channels.sms.registry import build_provider
-from dispatch.channels.telegram import TelegramChannel
-from dispatch.delivery import ChannelLimits, DeliveryService
-from dispatch.ingest import EventIngestor
-from dispatch.metrics import Metrics
-from dispatch.render import Renderer
-from dispatch.retry import RetryPolicy
+from dispatch.delivery.channels.sms.registry import build_provider
+from dispatch.delivery.channels.telegram import TelegramChannel
+from dispatch.delivery.retry import RetryPolicy
+from dispatch.delivery.service import ChannelLimits, DeliveryService
+from dispatch.delivery.wakeup import Wakeup
+from dispatch.delivery.worker import Worker
+from dispatch.intake.ingest import EventIngestor
+from dispatch.journal.status_changes import StatusChanges
+from dispatch.ops.metrics import Metrics
+from dispatch.render.renderer import Renderer
 from dispatch.runtime_config import RuntimeConfig
-from dispatch.status_changes import StatusChanges
-from dispatch.wakeup import Wakeup
-from dispatch.worker import Worker
-from handlers import admin, erp, health, jobs, managers, metrics, receipts, sms_admin
-from handlers.context import HttpContext
-from handlers.errors import error_middleware
-from handlers.guard import edge_hosts, request_guard
-from handlers.keys import (
+from handlers.common.context import HttpContext
+from handlers.common.errors import error_middleware
+from handlers.common.guard import edge_hosts, request_guard
+from handlers.common.keys import (
     DB,
     HTTP_CONTEXT,
     INGESTOR,
@@ -44,7 +43,8 @@ from handlers.keys import (
     SMS_PROVIDERS,
     STATUS_CHANGES,
 )
-from handlers.metrics import METRICS
+from handlers.http import admin, erp, health, jobs, managers, metrics, receipts, sms_admin
+from handlers.http.metrics import METRICS
 from storage import migrate
 from storage.database import create_database
 from storage.listen import Listener

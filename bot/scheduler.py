@@ -37,15 +37,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.settings import Settings
-from dispatch.alerts import AlertSender
-from dispatch.balance import BalanceMonitor
-from dispatch.email import Mailer
-from dispatch.housekeeping import Housekeeping
-from dispatch.receipts import poll_receipts
-from handlers.jobs import JOB_RUNNER, ManualRun
-from handlers.keys import DB, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
-from storage import jobs
+from dispatch.delivery.receipts import poll_receipts
+from dispatch.ops.alerts import AlertSender
+from dispatch.ops.balance import BalanceMonitor
+from dispatch.ops.email import Mailer
+from dispatch.ops.housekeeping import Housekeeping
+from handlers.common.keys import DB, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
+from handlers.http.jobs import JOB_RUNNER, ManualRun
 from storage.database import Database, describe_db_error
+from storage.ops import jobs
 from storage.types import utcnow
 
 logger = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from dispatch.config import (
     SmsTestSettings,
     SmtpSettings,
 )
-from handlers.net import is_loopback_host
+from handlers.common.net import is_loopback_host
 
 DEFAULT_CONFIG_FILE = Path("vestnik.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./vestnik.db"

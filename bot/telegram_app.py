@@ -36,14 +36,17 @@ from pydantic import ValidationError
 
 from bot.logs import update_log_middleware
 from bot.settings import ConfigError, Settings, TelegramSettings
-from dispatch.bot_texts import BotTexts
-from dispatch.chat_relay import ChatRelay
+from dispatch.conversation.bot_texts import BotTexts
+from dispatch.conversation.chat_relay import ChatRelay
 from dispatch.credentials import same_secret
-from dispatch.manager_prompts import ManagerPrompts
-from handlers import admin, bot_chat, bot_client, bot_manager, telegram_link
-from handlers.bot_middlewares import IdentityMiddleware, InFlight, UpdateDedup
-from handlers.errors import error_response
-from handlers.keys import DB, INGESTOR, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
+from dispatch.journal.manager_prompts import ManagerPrompts
+from handlers.common.errors import error_response
+from handlers.common.keys import DB, INGESTOR, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
+from handlers.http import admin, telegram_link
+from handlers.telegram import chat as bot_chat
+from handlers.telegram import client as bot_client
+from handlers.telegram import manager as bot_manager
+from handlers.telegram.middlewares import IdentityMiddleware, InFlight, UpdateDedup
 
 logger = logging.getLogger(__name__)
 

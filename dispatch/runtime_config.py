@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.config import EventTypeOverride, EventTypeSettings, NotifySettings
-from storage import settings_store
+from storage.ops import settings_store
 
 NOTIFY_KEY = "notify"
 EVENT_TYPE_KEY_PREFIX = "event_type:"

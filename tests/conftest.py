@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from bot.app import create_app
 from bot.http_server import GuardedAppRunner, make_runner
 from bot.settings import Settings
-from handlers import signature
+from handlers.common import signature
 from storage import directory, migrate, notifications
 from storage.database import Database, create_database
 from storage.models import Notification
@@ -64,7 +64,7 @@ async def _migrate(url: str) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """As `vestnik serve` does once started (bot/serve.py): the modules' objects leave the
+    """As `vestnik serve` does once started (bot/cli/serve.py): the modules' objects leave the
     collector's sight, so a full collection no longer pauses the loop for ~0.2 s in the
     middle of a test with short provider timeouts."""
     gc.collect()
@@ -150,7 +150,7 @@ class Service:
 
     @property
     def db(self) -> Database:
-        from handlers.keys import DB
+        from handlers.common.keys import DB
 
         return self.app[DB]
 

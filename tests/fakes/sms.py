@@ -36,7 +36,7 @@ from typing import Any, Literal, get_args
 import aiohttp
 from aiohttp import web
 
-from dispatch.segments import segment_text
+from dispatch.render.segments import segment_text
 
 FailureKind = Literal[
     "no_money", "invalid_number", "auth", "rate_limit", "server_error", "timeout", "reject"

@@ -1,5 +1,5 @@
 """Fake generic `http` SMS gateway (CONTRACT.md §1 plus the extensions documented in
-dispatch/channels/sms/http.py).
+dispatch/delivery/channels/sms/http.py).
 
 `POST /sms` JSON `{"phone", "text", "sender", "id"}` with `Authorization: Bearer <token>` →
 200 `{"id": "<gateway id>", "parts", "cost"}`; `GET /sms/balance` → `{"balance", "currency"}`.

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from dispatch.catalogue import EVENT_TYPES
-from handlers import admin
-from handlers.context import HttpContext
-from handlers.keys import HTTP_CONTEXT
+from handlers.common.context import HttpContext
+from handlers.common.keys import HTTP_CONTEXT
+from handlers.http import admin
 from storage.models import Client, ClientTypeSetting, Notification
 from tests.conftest import ADMIN_TOKEN, Service, make_settings, start_service
 from tests.events import ALL_TYPES, make_event

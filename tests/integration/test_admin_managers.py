@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from handlers import admin
+from handlers.http import admin
 from storage import bot as bot_storage
 from storage import directory
 from storage.models import Manager

@@ -327,7 +327,7 @@ async def test_a_manager_who_subscribes_later_still_gets_the_prompt(
     """Nobody was in Telegram when the event came; the manager subscribes afterwards. The
     scheduler's sweep (the same one that prompts when a process stopped before its prompt
     went out) sends the prompt, once."""
-    caplog.set_level(logging.INFO, logger="dispatch.manager_prompts")
+    caplog.set_level(logging.INFO, logger="dispatch.journal.manager_prompts")
     await add_manager(live_service)  # not in Telegram yet
     await add_client(live_service)
     await event_type(live_service, confirm_before_send=True)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from dispatch.bot_texts import BotTexts
-from dispatch.subscriptions import Linked
+from dispatch.conversation.bot_texts import BotTexts
+from dispatch.conversation.subscriptions import Linked
 from storage.bot import ClientRef, ManagerRef
 from storage.statuses import ALL_STATUSES
 

@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from bot.check_config import CheckResult, format_results, print_checks, run_checks
+from bot.cli.check_config import CheckResult, format_results, print_checks, run_checks
 from bot.settings import ConfigError, Settings
 from storage import migrate
 from tests.fakes.sms_http import FakeHttpGateway

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
-from dispatch.schemas import EventIn
-from handlers.keys import INGESTOR
+from dispatch.intake.schemas import EventIn
+from handlers.common.keys import INGESTOR
 from storage.models import Client, ClientTypeSetting, Event, Notification
 from tests.conftest import Service, make_settings, start_service
 from tests.events import make_event

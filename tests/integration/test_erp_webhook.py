@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from handlers import signature
+from handlers.common import signature
 from storage.models import Client, Event, Manager, Notification, NotificationHistory
 from tests.conftest import WEBHOOK_SECRET, Service
 from tests.events import ALL_TYPES, make_event

@@ -7,7 +7,7 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from handlers.metrics import METRICS
+from handlers.http.metrics import METRICS
 from storage.database import create_database
 from storage.models import Notification
 from storage.types import utcnow

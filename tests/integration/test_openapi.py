@@ -9,7 +9,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from bot.app import create_app
-from handlers import openapi
+from handlers.http import openapi
 from tests.conftest import Service, make_settings
 
 METHODS = {"get", "put", "post", "delete", "patch"}

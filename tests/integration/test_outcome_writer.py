@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from dispatch.outcome_writer import OutcomeWriter
+from dispatch.delivery.outcome_writer import OutcomeWriter
 from storage import queue
 from storage.database import Database
 from storage.models import Notification, NotificationHistory

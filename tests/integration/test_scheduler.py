@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.cli.sms import print_balance
 from bot.scheduler import SCHEDULER, AppScheduler, JobRunResult, slot_of
-from bot.sms_cli import print_balance
-from storage import alerts, directory
+from storage import directory
 from storage.models import JobRun, OutboxEmail
+from storage.ops import alerts
 from tests.conftest import Service, live_settings, start_service
 from tests.fakes.sms_http import FakeHttpGateway
 from tests.fakes.smtp import FakeSmtp

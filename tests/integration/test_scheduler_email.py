@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.scheduler import SCHEDULER, slot_of
-from dispatch.email import build_message
-from storage import alerts
+from dispatch.ops.email import build_message
+from storage.ops import alerts
 from tests.conftest import Service, live_settings, start_service
 from tests.fakes.sms_http import FakeHttpGateway
 from tests.fakes.smtp import FakeSmtp, Mode, TlsFiles, make_tls

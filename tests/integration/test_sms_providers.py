@@ -16,9 +16,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from dispatch.channels.outcome import ErrorKind, Outcome, OutcomeKind
-from dispatch.channels.sms._http import PAUSE_SECONDS, RATE_LIMIT_SECONDS, HttpReply
-from dispatch.channels.sms.base import (
+from dispatch.config import SmsServiceConfig
+from dispatch.delivery.channels.outcome import ErrorKind, Outcome, OutcomeKind
+from dispatch.delivery.channels.sms._http import PAUSE_SECONDS, RATE_LIMIT_SECONDS, HttpReply
+from dispatch.delivery.channels.sms.base import (
     CallbackRejected,
     CallbackRequest,
     DeliveryState,
@@ -27,13 +28,12 @@ from dispatch.channels.sms.base import (
     SmsMessage,
     SmsProvider,
 )
-from dispatch.channels.sms.http import HttpProvider, classify_refusal
-from dispatch.channels.sms.registry import PROVIDER_KINDS, build_provider
-from dispatch.channels.sms.smsaero import SmsAeroProvider
-from dispatch.channels.sms.smsc import SmscProvider
-from dispatch.channels.sms.smsru import SmsRuProvider, callback_hash
-from dispatch.channels.sms.twilio import TwilioProvider
-from dispatch.config import SmsServiceConfig
+from dispatch.delivery.channels.sms.http import HttpProvider, classify_refusal
+from dispatch.delivery.channels.sms.registry import PROVIDER_KINDS, build_provider
+from dispatch.delivery.channels.sms.smsaero import SmsAeroProvider
+from dispatch.delivery.channels.sms.smsc import SmscProvider
+from dispatch.delivery.channels.sms.smsru import SmsRuProvider, callback_hash
+from dispatch.delivery.channels.sms.twilio import TwilioProvider
 from tests.fakes.sms import FakeCallback, FakeSmsServer
 from tests.fakes.sms_http import FakeHttpGateway
 from tests.fakes.sms_smsaero import FakeSmsAero

@@ -22,8 +22,8 @@ from aiogram.methods import Response, SendMessage, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from dispatch.channels.outcome import ErrorKind, Outcome, OutcomeKind
-from dispatch.channels.telegram import AUTH_RETRY_AFTER, TelegramChannel
+from dispatch.delivery.channels.outcome import ErrorKind, Outcome, OutcomeKind
+from dispatch.delivery.channels.telegram import AUTH_RETRY_AFTER, TelegramChannel
 from tests.fakes.telegram import FakeTelegram, LoopbackSession
 
 
@@ -297,7 +297,7 @@ async def test_the_token_never_reaches_reasons_or_logs(
 ) -> None:
     url = f"{fake.base_url}/bot{fake.token}/sendMessage"
     bot.session.middleware(_Raising(RuntimeError(f"cannot POST {url}")))
-    caplog.set_level(logging.DEBUG, logger="dispatch.channels.telegram")
+    caplog.set_level(logging.DEBUG, logger="dispatch.delivery.channels.telegram")
 
     outcome = await channel.send(1, "x")
 
@@ -315,7 +315,7 @@ async def test_the_token_never_reaches_reasons_or_logs(
 async def test_known_failures_log_a_warning_without_traceback(
     fake: FakeTelegram, channel: TelegramChannel, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="dispatch.channels.telegram")
+    caplog.set_level(logging.DEBUG, logger="dispatch.delivery.channels.telegram")
     fake.fail_next("sendMessage", error="blocked")
 
     await channel.send(9, "x")

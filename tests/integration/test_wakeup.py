@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import insert
 
-from dispatch.wakeup import Wakeup
+from dispatch.delivery.wakeup import Wakeup
 from storage.database import create_database
 from storage.listen import Listener
 from storage.models import Notification

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from handlers import signature
+from handlers.common import signature
 from storage.database import create_database
 from storage.models import Event
 from tests.reliability.conftest import free_port, spawn_serve

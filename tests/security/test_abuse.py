@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from handlers import openapi, signature
+from handlers.common import signature
+from handlers.http import openapi
 from storage.models import Event, Notification, TelegramUpdate
 from tests.conftest import ADMIN_TOKEN, WEBHOOK_SECRET, Service
 from tests.events import make_event

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.settings import ConfigError, Settings
-from handlers import signature
+from handlers.common import signature
 from storage.models import Event, Notification, TelegramUpdate
 from tests.conftest import (
     ADMIN_TOKEN,

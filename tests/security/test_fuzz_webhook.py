@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers import signature
+from handlers.common import signature
 from tests.conftest import WEBHOOK_SECRET, Service
 from tests.events import ALL_TYPES, make_event
 

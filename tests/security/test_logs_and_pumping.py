@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.logs import RefusalRateLimit, configure_logging
-from dispatch.sms_tools import TEST_SMS_EVENT_TYPE
-from handlers import signature
+from dispatch.ops.sms_tools import TEST_SMS_EVENT_TYPE
+from handlers.common import signature
 from storage.models import Notification
 from tests.conftest import Service, live_settings, start_service
 from tests.events import make_event
@@ -113,7 +113,9 @@ async def test_an_exception_keeps_its_traceback_lines_but_cannot_forge_a_record(
     try:
         raise ValueError(f"bad receipt id 'x\n{FORGED}'")
     except ValueError:
-        logging.getLogger("handlers.receipts").exception("receipt refused: %s", f"x\n{FORGED}")
+        logging.getLogger("handlers.http.receipts").exception(
+            "receipt refused: %s", f"x\n{FORGED}"
+        )
 
     lines = stream.getvalue().splitlines()
     [head] = record_lines(stream.getvalue())

@@ -19,11 +19,11 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from bot import check_config
-from bot.serve import describe
+from bot.cli import check_config
+from bot.cli.serve import describe
 from bot.settings import Settings
-from dispatch import receipts
-from dispatch.channels.sms.smsru import callback_hash
+from dispatch.delivery import receipts
+from dispatch.delivery.channels.sms.smsru import callback_hash
 from storage.models import Event, Notification, NotificationHistory, ParkedReceipt
 from storage.types import utcnow
 from tests.conftest import Service, make_settings, start_service
@@ -31,7 +31,7 @@ from tests.fakes.sms_http import FakeHttpGateway
 
 TOKEN = "callback-token-0123456789abcdef"
 API_ID = "smsru-api-id-0123456789abcdef"
-RECEIPT_LOGGERS = ("handlers.receipts", "dispatch.receipts")
+RECEIPT_LOGGERS = ("handlers.http.receipts", "dispatch.delivery.receipts")
 
 StartService = Callable[..., Awaitable[Service]]
 

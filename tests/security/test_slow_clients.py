@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from bot.http_server import GuardedAppRunner
-from handlers import signature
+from handlers.common import signature
 from storage.models import Event
 from tests.conftest import (
     ADMIN_TOKEN,

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch import render as render_module
 from dispatch.catalogue import EVENT_TYPES, sample_event
 from dispatch.config import NotifySettings
-from dispatch.preview import dry_render, sample_context
-from dispatch.render import Renderer, RenderError
+from dispatch.render import renderer as render_module
+from dispatch.render.preview import dry_render, sample_context
+from dispatch.render.renderer import Renderer, RenderError
 from storage.models import Client, ClientTypeSetting, Notification
 from tests.conftest import Service
 from tests.events import make_event

@@ -477,7 +477,7 @@ def test_the_summary_comes_by_itself_when_the_flood_stops() -> None:
     stream, handler, limiter = _limited_handler(time.monotonic, interval=0.2)
     try:
         for n in range(1000):
-            handler.handle(_record("handlers.receipts", "forged receipt %s", n))
+            handler.handle(_record("handlers.http.receipts", "forged receipt %s", n))
         assert len(stream.getvalue().splitlines()) == 3
         deadline = time.monotonic() + 3
         while "suppressed" not in stream.getvalue() and time.monotonic() < deadline:

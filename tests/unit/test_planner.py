@@ -7,8 +7,13 @@ from datetime import UTC, datetime
 import pytest
 
 from dispatch.config import EventTypeSettings, NotifySettings
-from dispatch.planner import PlannedNotification, Recipient, choose_route, plan_notifications
-from dispatch.render import RenderError
+from dispatch.intake.planner import (
+    PlannedNotification,
+    Recipient,
+    choose_route,
+    plan_notifications,
+)
+from dispatch.render.renderer import RenderError
 
 NOW = datetime(2026, 11, 27, 7, 15, tzinfo=UTC)
 SUBSCRIBED = Recipient(kind="client", id="C-1", phone="+79161234567", chat_ids=[42])

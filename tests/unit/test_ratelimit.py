@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatch.ratelimit import SAFETY, KeyedWindows, Pause, SlidingWindow
-from dispatch.retry import RetryPolicy
+from dispatch.delivery.ratelimit import SAFETY, KeyedWindows, Pause, SlidingWindow
+from dispatch.delivery.retry import RetryPolicy
 
 
 class Clock:

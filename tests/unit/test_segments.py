@@ -17,7 +17,7 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch.segments import (
+from dispatch.render.segments import (
     _BMP_JOINERS,
     Segmentation,
     _clusters,

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch import render as render_module
 from dispatch.catalogue import EVENT_TYPES, EventType, EventTypeDefaults, get_event_type
-from dispatch.render import (
+from dispatch.render import renderer as render_module
+from dispatch.render.renderer import (
     MAX_OUTPUT_CHARS,
     Renderer,
     RenderError,

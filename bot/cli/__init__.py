@@ -1,0 +1,1 @@
+"""The `vestnik` command line: one module per command."""

@@ -1,0 +1,1 @@
+"""The bot's conversations: subscription, the chat relay, the bot's texts."""

@@ -1,0 +1,2 @@
+"""Delivery: workers claim due notifications and send them through the channels;
+retries, rate limits, delivery receipts."""

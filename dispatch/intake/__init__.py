@@ -1,0 +1,1 @@
+"""Intake: an ERP event becomes planned, rendered notifications in one transaction."""

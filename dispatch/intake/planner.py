@@ -1,0 +1,234 @@
+"""Who gets what, by which route: the seed's flags × the client's override × the mode.
+
+Pure functions: the caller loads the facts (settings, the client's choice, linked chats) and
+stores the result, so every rule here is testable without a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from dispatch.config import EventTypeSettings, NotifyMode, NotifySettings
+from dispatch.render.renderer import RenderError
+from dispatch.render.segments import segment_text
+from storage.statuses import Status
+
+RecipientKind = Literal["client", "manager"]
+Channel = Literal["telegram", "sms"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    kind: RecipientKind
+    id: str
+    phone: str | None
+    chat_ids: Sequence[int]
+    """Linked chats that are neither stopped nor blocked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    channel: Channel | None
+    reason: str
+    """Why this route (or why none): kept in the status history."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedNotification:
+    recipient: RecipientKind
+    client_id: str
+    manager_id: str | None
+    channel: Channel | None
+    phone: str | None
+    status: Status
+    reason: str | None
+    text: str | None
+    encoding: str | None = None
+    units: int | None = None
+    segments: int | None = None
+    next_attempt_at: datetime | None = None
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "recipient": self.recipient,
+            "client_id": self.client_id,
+            "manager_id": self.manager_id,
+            "channel": self.channel,
+            "phone": self.phone,
+            "status": self.status.value,
+            "reason": self.reason,
+            "text": self.text,
+            "encoding": self.encoding,
+            "units": self.units,
+            "segments": self.segments,
+            "next_attempt_at": self.next_attempt_at,
+            "queued_at": self.next_attempt_at,
+        }
+
+
+def choose_route(notify: NotifySettings, recipient: Recipient, *, sms_available: bool) -> Route:
+    """Telegram when the recipient has a usable chat, else the reserve, else no route."""
+    who = recipient.kind
+    if notify.service == "telegram":
+        if recipient.chat_ids:
+            return Route("telegram", f"{who} is subscribed to the bot")
+        if notify.reserve == "none":
+            return Route(None, f"{who} is not subscribed to the bot and the reserve route is off")
+        why_reserve = f"{who} is not subscribed to the bot; reserve route sms"
+    else:
+        why_reserve = "service is sms"
+    if recipient.phone is None:
+        return Route(None, f"{why_reserve}, but the {who} has no phone number")
+    if not sms_available:
+        return Route(None, f"{why_reserve}, but no SMS service is configured")
+    return Route("sms", why_reserve)
+
+
+Renderer = Callable[[], str]
+"""Renders one recipient's text or raises RenderError."""
+
+
+def _render(render: Renderer) -> tuple[str | None, str | None]:
+    try:
+        return render(), None
+    except RenderError as exc:
+        return None, f"template error: {exc}"
+
+
+def plan_one(
+    *,
+    mode: NotifyMode,
+    notify: NotifySettings,
+    recipient: Recipient,
+    client_id: str,
+    manager_id: str | None,
+    render: Renderer,
+    opted_out: bool,
+    confirm: bool,
+    sms_available: bool,
+    now: datetime,
+) -> PlannedNotification:
+    """One notification for one recipient, in the status its settings and the mode give."""
+    route = choose_route(notify, recipient, sms_available=sms_available or mode == "test")
+    text, error = _render(render)
+    figures = segment_text(text) if text is not None else None
+
+    def make(
+        status: Status, reason: str | None, next_attempt_at: datetime | None = None
+    ) -> PlannedNotification:
+        return PlannedNotification(
+            recipient=recipient.kind,
+            client_id=client_id,
+            manager_id=manager_id,
+            channel=route.channel,
+            phone=recipient.phone,
+            status=status,
+            reason=reason,
+            text=text,
+            encoding=figures.encoding if figures else None,
+            units=figures.units if figures else None,
+            segments=figures.segments if figures else None,
+            next_attempt_at=next_attempt_at,
+        )
+
+    if error is not None:
+        return make(Status.FAILED, error)
+    if mode == "test":
+        if opted_out:
+            return make(
+                Status.TEST,
+                f"client opted out of this notification (would be not_sent); {route.reason}",
+            )
+        if confirm:
+            return make(Status.TEST, f"would await confirmation; {route.reason}")
+        return make(Status.TEST, route.reason)
+    if opted_out:
+        return make(
+            Status.NOT_SENT,
+            "client opted out of this notification; the event is tracked by the manager",
+        )
+    if confirm:
+        return make(
+            Status.AWAITING_CONFIRMATION,
+            f"confirmation requested before sending; {route.reason}",
+        )
+    if route.channel is None:
+        return make(Status.SKIPPED, route.reason)
+    return make(Status.PENDING, route.reason, next_attempt_at=now)
+
+
+def plan_notifications(
+    *,
+    mode: NotifyMode,
+    notify: NotifySettings,
+    type_settings: EventTypeSettings,
+    client: Recipient,
+    client_sends: bool,
+    manager: Recipient | None,
+    manager_problem: str | None,
+    render_client: Renderer,
+    render_manager: Renderer,
+    sms_available: bool,
+    now: datetime,
+) -> list[PlannedNotification]:
+    """The notifications one event creates.
+
+    - mode `off`: none (the event itself is still stored);
+    - the client, when the type sends to clients: normally by the route; when the client
+      turned this type off, nothing, or a `not_sent` row if the type is tracked by the
+      manager; `awaiting_confirmation` when the type asks before sending;
+    - the responsible manager, when the type sends to managers (`skipped` with the reason
+      when the client has none, or it is unknown).
+    """
+    if mode == "off":
+        return []
+    planned: list[PlannedNotification] = []
+    manager_id = manager.id if manager is not None else None
+    if type_settings.send_to_client and (client_sends or type_settings.tracked_by_manager):
+        planned.append(
+            plan_one(
+                mode=mode,
+                notify=notify,
+                recipient=client,
+                client_id=client.id,
+                manager_id=manager_id,
+                render=render_client,
+                opted_out=not client_sends,
+                confirm=type_settings.confirm_before_send,
+                sms_available=sms_available,
+                now=now,
+            )
+        )
+    if type_settings.send_to_manager:
+        if manager is None:
+            planned.append(
+                PlannedNotification(
+                    recipient="manager",
+                    client_id=client.id,
+                    manager_id=None,
+                    channel=None,
+                    phone=None,
+                    status=Status.SKIPPED,
+                    reason=manager_problem or "the client has no responsible manager",
+                    text=None,
+                )
+            )
+        else:
+            planned.append(
+                plan_one(
+                    mode=mode,
+                    notify=notify,
+                    recipient=manager,
+                    client_id=client.id,
+                    manager_id=manager.id,
+                    render=render_manager,
+                    opted_out=False,
+                    confirm=False,
+                    sms_available=sms_available,
+                    now=now,
+                )
+            )
+    return planned

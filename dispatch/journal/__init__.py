@@ -1,0 +1,1 @@
+"""The journal's actions (confirm, cancel, resend, sent manually) and what follows them."""

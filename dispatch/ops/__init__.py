@@ -1,0 +1,1 @@
+"""Operations: SMS balance and alerts, e-mail, housekeeping, the test SMS, metrics."""

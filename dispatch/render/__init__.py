@@ -1,0 +1,1 @@
+"""Rendering: the Jinja2 sandbox, previews and SMS segmentation."""

@@ -1,0 +1,1 @@
+"""aiohttp views, one module per resource."""

@@ -1,0 +1,1 @@
+"""aiogram routers and middlewares of the bot."""

@@ -1,0 +1,1 @@
+"""Tables of the operations side: alert state, scheduled-job runs, stored settings."""
