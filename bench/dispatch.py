@@ -34,9 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import latency_line  # noqa: E402
-from bot.app import DELIVERY, WAKEUP, create_app  # noqa: E402
+from bot.app import create_app  # noqa: E402
+from bot.keys import DELIVERY  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from handlers.common import signature  # noqa: E402
+from handlers.common.keys import WAKEUP  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.database import create_database  # noqa: E402
 from tests.bulk import seed_pending  # noqa: E402

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import aiohttp
-from aiogram import Bot
 from aiohttp import web
 
+from bot.keys import BOT, DELIVERY, SETTINGS, WORKERS
 from bot.logs import request_id_middleware
 from bot.scheduler import setup_scheduler
 from bot.settings import Settings
@@ -27,6 +27,7 @@ from dispatch.delivery.service import ChannelLimits, DeliveryService
 from dispatch.delivery.wakeup import Wakeup
 from dispatch.delivery.worker import Worker
 from dispatch.intake.ingest import EventIngestor
+from dispatch.journal.service import JournalActions
 from dispatch.journal.status_changes import StatusChanges
 from dispatch.ops.metrics import Metrics
 from dispatch.render.renderer import Renderer
@@ -38,24 +39,36 @@ from handlers.common.keys import (
     DB,
     HTTP_CONTEXT,
     INGESTOR,
+    JOURNAL_ACTIONS,
+    METRICS,
     RENDERER,
     RUNTIME_CONFIG,
     SMS_PROVIDERS,
+    SMS_SERVICES,
     STATUS_CHANGES,
+    TEST_SMS_LIMITS,
+    WAKEUP,
 )
-from handlers.http import admin, erp, health, jobs, managers, metrics, receipts, sms_admin
-from handlers.http.metrics import METRICS
+from handlers.http import (
+    clients,
+    erp,
+    event_types,
+    health,
+    jobs,
+    managers,
+    metrics,
+    notifications,
+    openapi,
+    previews,
+    receipts,
+    sms_admin,
+)
+from handlers.http import settings as settings_views
 from storage import migrate
 from storage.database import create_database
 from storage.listen import Listener
 
 logger = logging.getLogger(__name__)
-
-SETTINGS = web.AppKey("settings", Settings)
-WAKEUP = web.AppKey("wakeup", Wakeup)
-WORKERS = web.AppKey("workers", list[Worker])
-DELIVERY = web.AppKey("delivery", DeliveryService)
-BOT = web.AppKey[Bot | None]("bot")
 
 # Admin calls (settings, client cards) are small; the ERP webhook enforces its own limit.
 CLIENT_MAX_SIZE = 1024 * 1024
@@ -74,8 +87,8 @@ def create_app(
     allowed_hosts, origin_hosts = edge_hosts(
         settings.http.host, settings.http.public_url, settings.http.allowed_hosts
     )
-    app[admin.SMS_SERVICES] = tuple(settings.sms_services)
-    app[sms_admin.TEST_SMS_LIMITS] = settings.test_sms
+    app[SMS_SERVICES] = tuple(settings.sms_services)
+    app[TEST_SMS_LIMITS] = settings.test_sms
     app[HTTP_CONTEXT] = HttpContext(
         webhook_secret=settings.webhook.secret,
         webhook_tolerance_seconds=settings.webhook.tolerance_seconds,
@@ -100,8 +113,6 @@ def create_app(
     app[STATUS_CHANGES] = StatusChanges()
     wakeup = Wakeup()
     app[WAKEUP] = wakeup
-    wake: Callable[[], None] = wakeup
-    app[admin.QUEUE_WAKE] = wake
 
     async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         db = create_database(
@@ -124,6 +135,9 @@ def create_app(
             flushers=1
             if db.dialect == "sqlite"
             else max(1, min(4, settings.database.pool_size // 2)),
+        )
+        app[JOURNAL_ACTIONS] = JournalActions(
+            db=db, config=app[RUNTIME_CONFIG], status_changes=app[STATUS_CHANGES], wake=wakeup
         )
         try:
             yield
@@ -213,9 +227,14 @@ def create_app(
     app.add_routes(health.routes)
     app.add_routes(metrics.routes)
     app.add_routes(erp.routes)
-    app.add_routes(admin.routes)
+    app.add_routes(notifications.routes)
+    app.add_routes(settings_views.routes)
+    app.add_routes(event_types.routes)
+    app.add_routes(previews.routes)
+    app.add_routes(clients.routes)
     app.add_routes(managers.routes)
     app.add_routes(jobs.routes)
     app.add_routes(receipts.routes)
     app.add_routes(sms_admin.routes)
+    app.add_routes(openapi.routes)
     return app

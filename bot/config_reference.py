@@ -4,25 +4,22 @@
     python -m bot.config_reference --check    # exit 1 when the file is not what it would be
 
 Every field of every section is listed with its TOML key, its environment variable, its
-type, its default and its description. The description is the field's `description`, else
-its attribute docstring (the string literal under the field, read from the class source),
-else a note kept in `FALLBACK_DESCRIPTIONS` below for fields that have neither yet.
+type, its default and its description. All of it is read from the models: the description
+is the field's `description`, which pydantic fills from the docstring under the field
+(`use_attribute_docstrings`); a section's text is the docstring under its field in
+`Settings`, else its model's class docstring. A setting without a docstring fails the test.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import inspect
-import itertools
 import json
 import sys
-import textwrap
 import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -34,111 +31,14 @@ from bot.settings import Settings
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.config import EventTypeOverride, EventTypeSettings
 
-ENV_PREFIX = "VESTNIK_"
-ENV_DELIMITER = "__"
+# The names pydantic-settings reads: `VESTNIK_` + section + `__` + key.
+ENV_PREFIX = str(Settings.model_config.get("env_prefix") or "")
+ENV_DELIMITER = str(Settings.model_config.get("env_nested_delimiter") or "__")
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "CONFIGURATION.md"
 
-# Models whose fields mirror another model's and share its docstrings.
-_DOC_SOURCES: dict[type[BaseModel], type[BaseModel]] = {EventTypeOverride: EventTypeSettings}
-
-SECTION_DESCRIPTIONS: dict[str, str] = {
-    "database": "Where the journal, the queue and the directory live.",
-    "http": "The HTTP server of `vestnik serve`.",
-    "webhook": "The ERP webhook `POST /api/v1/events` (signed Stripe-style).",
-    "admin": "The admin API (`/api/v1/...`, bearer token).",
-    "telegram": "The Telegram bot.",
-    "smtp": "E-mail for alerts (low balance, balance unreadable).",
-    "delivery": "Live delivery: workers, retries, rate limits (README, Delivery).",
-    "event_types": (
-        'Per event type (`[event_types."client_order.ready"]` …): the seed\'s «Шаблоны» flags '
-        "and templates; a key left out keeps the type's own default. Also editable by "
-        "`PUT /api/v1/event-types/{code}`."
-    ),
-    "log": "Logging (see README, Operations).",
-}
-"""Section descriptions where the section's model has no docstring."""
-
-FALLBACK_DESCRIPTIONS: dict[str, str] = {
-    "database.url": (
-        "SQLAlchemy URL: `sqlite+aiosqlite:///./vestnik.db` or "
-        "`postgresql+asyncpg://user:password@host:5432/db`."
-    ),
-    "database.pool_size": "PostgreSQL connections per process (plus as many overflow).",
-    "database.echo": "Log every SQL statement (debugging only).",
-    "http.host": "Listen address of `vestnik serve` (`0.0.0.0` in a container).",
-    "http.port": "Listen port of `vestnik serve`.",
-    "webhook.secret": (
-        "HMAC-SHA256 secret shared with the ERP (`X-Vestnik-Signature`), at least 16 "
-        "characters; required in `live` mode. Without it unsigned events are accepted from "
-        "direct loopback callers only (none relayed by a proxy)."
-    ),
-    "webhook.tolerance_seconds": "Signatures older or newer than this are refused (replays).",
-    "webhook.max_body_bytes": "Larger event bodies are refused with 413.",
-    "admin.token": (
-        "Bearer token of the admin API, at least 16 characters; required in `live` mode, with "
-        "`http.public_url` or a non-loopback `http.host`. Without it the admin API answers "
-        "direct loopback callers only (none carrying Forwarded, X-Forwarded-*, X-Real-IP or "
-        "Via)."
-    ),
-    "telegram.token": (
-        "The bot's token from @BotFather; without it there is no bot and the reserve SMS route "
-        "applies."
-    ),
-    "telegram.api_base": "The Bot API server (Telegram's, a local Bot API server, a test fake).",
-    "telegram.mode": (
-        "`polling` (getUpdates; one replica only) or `webhook` (needs `http.public_url`; every "
-        "replica serves it)."
-    ),
-    "telegram.webhook_secret": (
-        "`X-Telegram-Bot-Api-Secret-Token` of webhook calls (16-256 of A-Z a-z 0-9 _ -); "
-        "default: derived from the token."
-    ),
-    "telegram.webhook_path": "Path of the webhook route, appended to `http.public_url`.",
-    "notify.admin_emails": "Who gets the alert e-mails (low balance, balance unreadable).",
-    "sms_services.name": (
-        "The service's name: `notify.sms_service` refers to it, receipts arrive at "
-        "`/api/v1/providers/<name>/status`."
-    ),
-    "sms_services.kind": "The provider's API (README, SMS services).",
-    "sms_services.login": "SMSC login.",
-    "sms_services.password": "SMSC password; Twilio auth token.",
-    "sms_services.sender": (
-        "Sender name or number (Twilio: the From number or a Messaging Service SID `MG…`)."
-    ),
-    "sms_services.rate_per_second": "At most this many SMS per second, per process.",
-    "sms_services.timeout_seconds": "Timeout of one request to the provider.",
-    "smtp.host": "SMTP server for alert e-mails; unset: no e-mail (alerts go to Telegram).",
-    "smtp.port": "SMTP port (25, 587 with STARTTLS, 465 with implicit TLS).",
-    "smtp.from": "Sender address of alert e-mails.",
-    "smtp.username": "SMTP login; unset: no AUTH.",
-    "smtp.password": "SMTP password (with `username`).",
-    "smtp.starttls": "Upgrade the connection with STARTTLS (usually port 587).",
-    "smtp.tls": "Implicit TLS from the first byte (usually port 465); wins over `starttls`.",
-    "smtp.timeout_seconds": "Timeout of one SMTP conversation.",
-    "scheduler.enabled": "Run the periodic jobs in this process (all replicas may: one claims "
-    "each slot).",
-    "delivery.max_attempts": "Tries per notification before it is `failed`.",
-    "delivery.max_age_seconds": "A notification still undelivered this long after queueing "
-    "is `failed`.",
-    "delivery.telegram_per_second": (
-        "Telegram messages per second, per process (Telegram allows 30 per bot: divide by "
-        "the number of replicas)."
-    ),
-    "delivery.telegram_per_chat_per_second": "Telegram messages per second to one chat, per "
-    "process.",
-    "delivery.retry_cap_seconds": "The longest wait between two tries.",
-    "delivery.lease_seconds": (
-        "How long a worker holds a claimed notification; when it expires (the worker died) "
-        "another worker takes it."
-    ),
-    "delivery.poll_seconds": "How often idle workers look for due notifications (fallback to "
-    "wake-ups).",
-    "event_types.template_manager": "A template file under templates/ for the manager; None "
-    "uses the event type's own.",
-    "log.level": "`DEBUG`, `INFO`, `WARNING` or `ERROR`.",
-    "log.format": "`text` (readable lines) or `json` (one JSON object per line).",
-}
-"""Descriptions of fields that have no docstring yet (a docstring, once added, wins)."""
+# Models whose fields mirror another model's: a partial override is documented by the
+# fields it overrides, and what it leaves out keeps "the type's own" value.
+_MIRRORS: dict[type[BaseModel], type[BaseModel]] = {EventTypeOverride: EventTypeSettings}
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,46 +70,18 @@ class Section:
 # --- reading the model -------------------------------------------------------------------
 
 
-@cache
-def attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
-    """field name → the string literal right under its annotation, for `model` and its
-    bases (read from the source with `ast`; empty when the source is unavailable)."""
-    docs: dict[str, str] = {}
-    for klass in reversed(model.__mro__):
-        if not (isinstance(klass, type) and issubclass(klass, BaseModel)) or klass is BaseModel:
-            continue
-        try:
-            source = textwrap.dedent(inspect.getsource(klass))
-        except (OSError, TypeError):
-            continue
-        tree = ast.parse(source)
-        class_def = next((node for node in tree.body if isinstance(node, ast.ClassDef)), None)
-        if class_def is None:
-            continue
-        body = class_def.body
-        for node, following in itertools.pairwise(body):
-            if (
-                isinstance(node, ast.AnnAssign)
-                and isinstance(node.target, ast.Name)
-                and isinstance(following, ast.Expr)
-                and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)
-            ):
-                docs[node.target.id] = inspect.cleandoc(following.value.value)
-    return docs
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def field_description(model: type[BaseModel], name: str, field: FieldInfo, key: str) -> str:
+def field_description(model: type[BaseModel], name: str, field: FieldInfo) -> str:
+    """The field's description (its docstring), else that of the field it mirrors."""
     if field.description:
         return _one_line(field.description)
-    for source in (model, _DOC_SOURCES.get(model)):
-        if source is not None and name in attribute_docstrings(source):
-            return _one_line(attribute_docstrings(source)[name])
-    return FALLBACK_DESCRIPTIONS.get(key, "")
+    mirrored = _MIRRORS.get(model)
+    if mirrored is not None and name in mirrored.model_fields:
+        return _one_line(mirrored.model_fields[name].description or "")
+    return ""
 
 
 def _strip_optional(annotation: Any) -> tuple[Any, bool]:
@@ -329,7 +201,7 @@ def _leaves(
         if limits:
             type_text = f"{type_text} ({limits})"
         default = default_text(field)
-        if model in _DOC_SOURCES:
+        if model in _MIRRORS:
             default = "the type's own" if default == "none" else default
         yield Setting(
             section=section,
@@ -338,7 +210,7 @@ def _leaves(
             env=env,
             type=type_text,
             default=default,
-            description=field_description(model, name, field, key),
+            description=field_description(model, name, field),
         )
 
 
@@ -391,11 +263,13 @@ def sections(settings_model: type[BaseModel] = Settings) -> list[Section]:
                         env=env_root,
                         type=type_name(annotation),
                         default=default_text(field),
-                        description=field_description(settings_model, name, field, key),
+                        description=field_description(settings_model, name, field),
                     )
                 ]
             )
-        description = SECTION_DESCRIPTIONS.get(key) or (_model_doc(model) if model else "")
+        description = field_description(settings_model, name, field) or (
+            _model_doc(model) if model else ""
+        )
         result.append(Section(key, heading, description, tuple(leaves)))
     return result
 

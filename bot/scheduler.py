@@ -36,14 +36,23 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.keys import BOT, TELEGRAM
 from bot.settings import Settings
 from dispatch.delivery.receipts import poll_receipts
 from dispatch.ops.alerts import AlertSender
 from dispatch.ops.balance import BalanceMonitor
 from dispatch.ops.email import Mailer
 from dispatch.ops.housekeeping import Housekeeping
-from handlers.common.keys import DB, RENDERER, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
-from handlers.http.jobs import JOB_RUNNER, ManualRun
+from dispatch.ops.job_names import JobName
+from handlers.common.keys import (
+    DB,
+    RENDERER,
+    RUNTIME_CONFIG,
+    SCHEDULER,
+    SMS_PROVIDERS,
+    STATUS_CHANGES,
+    ManualRun,
+)
 from storage.database import Database, describe_db_error
 from storage.ops import jobs
 from storage.types import utcnow
@@ -69,7 +78,7 @@ def make_replica_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    name: str
+    name: JobName
     interval_seconds: int
     body: JobBody
 
@@ -101,9 +110,6 @@ class AppScheduler:
 
     def bind(self, app: web.Application) -> None:
         """Build the jobs from the running app's resources (database, providers, bot)."""
-        from bot.app import BOT  # bot.app imports this module
-        from bot.telegram_app import TELEGRAM  # which imports bot.app
-
         settings = self.settings
         scheduler = settings.scheduler
         db = app[DB]
@@ -143,13 +149,13 @@ class AppScheduler:
             return result
 
         for job in (
-            Job("balance", scheduler.balance_check_seconds, self.monitor.check),
-            Job("receipts", scheduler.receipt_poll_seconds, receipts),
-            Job("email", scheduler.email_retry_seconds, email),
-            Job("retention", scheduler.housekeeping_seconds, retention),
-            Job("expire_confirmations", scheduler.confirmation_check_seconds, expire),
+            Job(JobName.BALANCE, scheduler.balance_check_seconds, self.monitor.check),
+            Job(JobName.RECEIPTS, scheduler.receipt_poll_seconds, receipts),
+            Job(JobName.EMAIL, scheduler.email_retry_seconds, email),
+            Job(JobName.RETENTION, scheduler.housekeeping_seconds, retention),
+            Job(JobName.EXPIRE_CONFIRMATIONS, scheduler.confirmation_check_seconds, expire),
         ):
-            self._jobs[job.name] = job
+            self._jobs[job.name.value] = job
 
     @property
     def jobs(self) -> dict[str, Job]:
@@ -224,9 +230,9 @@ class AppScheduler:
             self.aps.add_job(
                 self._tick,
                 IntervalTrigger(seconds=job.interval_seconds, timezone=UTC),
-                args=[job.name],
-                id=job.name,
-                name=job.name,
+                args=[job.name.value],
+                id=job.name.value,
+                name=job.name.value,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=job.interval_seconds,
@@ -257,14 +263,10 @@ class AppScheduler:
         return self._db
 
 
-SCHEDULER = web.AppKey("scheduler", AppScheduler)
-
-
 def setup_scheduler(app: web.Application, settings: Settings) -> None:
     """Add the scheduler's lifecycle to `app`; `app[SCHEDULER]` runs jobs on demand."""
     scheduler = AppScheduler(settings)
     app[SCHEDULER] = scheduler
-    app[JOB_RUNNER] = scheduler
 
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         scheduler.bind(app)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +28,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.errors import BotError
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.config import (
     DeliverySettings,
@@ -48,18 +50,25 @@ TELEGRAM_API_BASE = "https://api.telegram.org"
 _config_file: ContextVar[Path | None] = ContextVar("vestnik_config_file", default=None)
 
 
-class ConfigError(Exception):
+class ConfigError(BotError):
     """The configuration cannot be used; the message says what to fix."""
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The docstring under a field is its description (docs/CONFIGURATION.md is made of them).
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class DatabaseSettings(_Section):
+    """Where the journal, the queue and the directory live."""
+
     url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL: `sqlite+aiosqlite:///./vestnik.db` or
+    `postgresql+asyncpg://user:password@host:5432/db`."""
     pool_size: int = Field(default=10, ge=1, le=200)
+    """PostgreSQL connections per process (plus as many overflow)."""
     echo: bool = False
+    """Log every SQL statement (debugging only)."""
 
 
 #: Shortest token or shared secret accepted: a short one can be guessed over the network.
@@ -83,10 +92,28 @@ def _secret_value(value: Any) -> Any:
 Secret = Annotated[str | None, BeforeValidator(_secret_value)]
 """A token or shared secret: None (not configured) or at least `MIN_SECRET_CHARS` long."""
 
+#: What Telegram accepts as a webhook `secret_token` (1-256 of these characters), with our
+#: own minimum length. The one place of this rule: the webhook setup relies on it.
+TELEGRAM_SECRET_RE = re.compile(rf"[A-Za-z0-9_-]{{{MIN_SECRET_CHARS},256}}")
+
+
+def _telegram_secret_chars(value: str | None) -> str | None:
+    if value is not None and not TELEGRAM_SECRET_RE.fullmatch(value):
+        raise ValueError(f"must be {MIN_SECRET_CHARS}-256 characters of A-Z, a-z, 0-9, _ and -")
+    return value
+
+
+TelegramSecret = Annotated[Secret, AfterValidator(_telegram_secret_chars)]
+"""A `Secret` that Telegram accepts as the `X-Telegram-Bot-Api-Secret-Token`."""
+
 
 class HttpSettings(_Section):
+    """The HTTP server of `vestnik serve`."""
+
     host: str = "127.0.0.1"
+    """Listen address of `vestnik serve` (`0.0.0.0` in a container)."""
     port: int = Field(default=8080, ge=0, le=65535)
+    """Listen port of `vestnik serve`."""
     public_url: str | None = None
     """The address the outside world uses (Telegram webhook, provider callbacks)."""
     allowed_hosts: list[str] = Field(default_factory=list)
@@ -112,13 +139,25 @@ class HttpSettings(_Section):
 
 
 class WebhookSettings(_Section):
+    """The ERP webhook `POST /api/v1/events` (signed Stripe-style)."""
+
     secret: Secret = None
+    """HMAC-SHA256 secret shared with the ERP (`X-Vestnik-Signature`), at least 16
+    characters; required in `live` mode. Without it unsigned events are accepted from
+    direct loopback callers only (none relayed by a proxy)."""
     tolerance_seconds: int = Field(default=300, ge=1)
+    """Signatures older or newer than this are refused (replays)."""
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Larger event bodies are refused with 413."""
 
 
 class AdminSettings(_Section):
+    """The admin API (`/api/v1/...`, bearer token)."""
+
     token: Secret = None
+    """Bearer token of the admin API, at least 16 characters; required in `live` mode, with
+    `http.public_url` or a non-loopback `http.host`. Without it the admin API answers direct
+    loopback callers only (none carrying Forwarded, X-Forwarded-*, X-Real-IP or Via)."""
 
 
 class MetricsSettings(_Section):
@@ -130,16 +169,30 @@ class MetricsSettings(_Section):
 
 
 class TelegramSettings(_Section):
+    """The Telegram bot."""
+
     token: str | None = None
+    """The bot's token from @BotFather; without it there is no bot and the reserve SMS route
+    applies."""
     api_base: str = TELEGRAM_API_BASE
+    """The Bot API server (Telegram's, a local Bot API server, a test fake)."""
     mode: Literal["polling", "webhook"] = "polling"
-    webhook_secret: Secret = None
+    """`polling` (getUpdates; one replica only) or `webhook` (needs `http.public_url`; every
+    replica serves it)."""
+    webhook_secret: TelegramSecret = None
+    """`X-Telegram-Bot-Api-Secret-Token` of webhook calls (16-256 of A-Z a-z 0-9 _ -);
+    default: derived from the token."""
     webhook_path: str = "/telegram/webhook"
+    """Path of the webhook route, appended to `http.public_url`."""
 
 
 class LogSettings(_Section):
+    """Logging (see README, Operations)."""
+
     level: str = "INFO"
+    """`DEBUG`, `INFO`, `WARNING` or `ERROR`."""
     format: Literal["text", "json"] = "text"
+    """`text` (readable lines) or `json` (one JSON object per line)."""
 
 
 class Settings(BaseSettings):
@@ -150,6 +203,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -160,11 +214,16 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     sms_services: list[SmsServiceConfig] = Field(default_factory=list)
+    """The directory «Сервисы отправки сообщений»: one `[[sms_services]]` table per
+    service."""
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     test_sms: SmsTestSettings = Field(default_factory=SmsTestSettings)
     event_types: dict[str, EventTypeOverride] = Field(default_factory=dict)
+    """Per event type (`[event_types."client_order.ready"]` …): the seed's «Шаблоны» flags
+    and templates; a key left out keeps the type's own default. Also editable by
+    `PUT /api/v1/event-types/{code}`."""
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
@@ -198,16 +257,9 @@ class Settings(BaseSettings):
                 f"notify.sms_service = {self.notify.sms_service!r} is not a name "
                 f"from [[sms_services]] ({', '.join(names) or 'none configured'})"
             )
-        if self.telegram.token and self.telegram.mode == "webhook" and not self.http.public_url:
-            raise ValueError(
-                "telegram.mode = 'webhook' needs http.public_url (VESTNIK_HTTP__PUBLIC_URL), "
-                "the address Telegram posts updates to"
-            )
-        secret = self.telegram.webhook_secret
-        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
-            raise ValueError(
-                "telegram.webhook_secret must be 16-256 characters of A-Z, a-z, 0-9, _ and -"
-            )
+        problem = self.telegram_webhook_problem()
+        if problem:
+            raise ValueError(problem)
         if self.notify.mode == "live" and not self.webhook.secret:
             raise ValueError(
                 "notify.mode = 'live' needs webhook.secret (VESTNIK_WEBHOOK__SECRET), "
@@ -224,6 +276,16 @@ class Settings(BaseSettings):
                     f"{MIN_SECRET_CHARS} characters (`openssl rand -hex 32`)"
                 )
         return self
+
+    def telegram_webhook_problem(self) -> str | None:
+        """What keeps the bot's webhook mode from working, if anything. The webhook setup asks
+        again: settings made by `model_copy` (tests) skip the validators."""
+        if self.telegram.token and self.telegram.mode == "webhook" and not self.http.public_url:
+            return (
+                "telegram.mode = 'webhook' needs http.public_url (VESTNIK_HTTP__PUBLIC_URL), "
+                "the address Telegram posts updates to"
+            )
+        return None
 
     def _exposure(self) -> str | None:
         """Why this process may be reached or act beyond the local machine, if it may."""

@@ -2,7 +2,7 @@
 
 - The Dispatcher and its routers (`handlers.bot_manager`, `handlers.bot_client`,
   `handlers.bot_chat`, in that order) are built with the app; the dependencies (`db`,
-  `runtime_config`, `texts`, `relay`, `prompts`, `wake`, `sms_providers`, `test_sms_limits`)
+  `runtime_config`, `texts`, `relay`, `prompts`, `journal`, `sms_providers`, `test_sms_limits`)
   become its workflow data when the bot starts, after the database and the Bot exist.
 - **polling** (default): `dp.start_polling(bot, handle_signals=False,
   close_bot_session=False)` as a task of a `cleanup_ctx`, restarted with a backoff if it
@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
-import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -34,15 +31,25 @@ from aiogram.webhook.aiohttp_server import BaseRequestHandler, setup_application
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.keys import BOT, TELEGRAM
 from bot.logs import update_log_middleware
 from bot.settings import ConfigError, Settings, TelegramSettings
+from bot.telegram import webhook_secret
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.conversation.chat_relay import ChatRelay
 from dispatch.credentials import same_secret
 from dispatch.journal.manager_prompts import ManagerPrompts
 from handlers.common.errors import error_response
-from handlers.common.keys import DB, INGESTOR, RUNTIME_CONFIG, SMS_PROVIDERS, STATUS_CHANGES
-from handlers.http import admin, telegram_link
+from handlers.common.keys import (
+    BOT_USERNAME,
+    DB,
+    INGESTOR,
+    JOURNAL_ACTIONS,
+    RUNTIME_CONFIG,
+    SMS_PROVIDERS,
+    STATUS_CHANGES,
+)
+from handlers.http import telegram_link
 from handlers.telegram import chat as bot_chat
 from handlers.telegram import client as bot_client
 from handlers.telegram import manager as bot_manager
@@ -51,20 +58,9 @@ from handlers.telegram.middlewares import IdentityMiddleware, InFlight, UpdateDe
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 POLLING_TIMEOUT_SECONDS = 25
 DRAIN_SECONDS = 5.0
 RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)
-
-
-def webhook_secret(settings: TelegramSettings) -> str:
-    """The configured secret, or one derived from the token (the same on every replica)."""
-    if settings.webhook_secret:
-        return settings.webhook_secret
-    assert settings.token
-    return hmac.new(
-        settings.token.encode(), b"vestnik telegram webhook", hashlib.sha256
-    ).hexdigest()
 
 
 def webhook_url(settings: Settings) -> str:
@@ -147,9 +143,6 @@ class TelegramBot:
         self._polling: asyncio.Task[None] | None = None
 
     async def lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        # Imported here: bot.app imports this module.
-        from bot.app import BOT
-
         bot = app[BOT]
         if bot is None:
             yield
@@ -165,12 +158,12 @@ class TelegramBot:
             texts=texts,
             relay=ChatRelay(db=db, bot=bot, texts=texts),
             prompts=prompts,
-            wake=app.get(admin.QUEUE_WAKE),
+            journal=app[JOURNAL_ACTIONS],
             sms_providers=app[SMS_PROVIDERS],
             test_sms_limits=self._settings.test_sms,
         )
         app[INGESTOR].subscribe(prompts.on_ingested)
-        app[STATUS_CHANGES].subscribe(prompts.on_status_changed)
+        app[STATUS_CHANGES].attach_prompts(prompts)
 
         async def username() -> str:
             me = await bot.me()
@@ -178,7 +171,7 @@ class TelegramBot:
                 raise RuntimeError("getMe returned a bot without a username")
             return me.username
 
-        app[telegram_link.BOT_USERNAME] = username
+        app[BOT_USERNAME] = username
         if self._settings.telegram.mode == "webhook":
             await self._set_webhook(bot)
         else:
@@ -189,7 +182,7 @@ class TelegramBot:
             await self._stop_polling()
             if not await self._in_flight.drain(DRAIN_SECONDS):
                 logger.warning("telegram updates still in hand after %s s", DRAIN_SECONDS)
-            app[STATUS_CHANGES].unsubscribe(prompts.on_status_changed)
+            app[STATUS_CHANGES].detach_prompts(prompts)
             await prompts.close()
             self.bot = None
 
@@ -242,9 +235,6 @@ class TelegramBot:
             await task
 
 
-TELEGRAM = web.AppKey("telegram_bot", TelegramBot)
-
-
 def setup_telegram(app: web.Application, settings: Settings) -> None:
     """Add the bot's lifecycle (and webhook route) to `app`; nothing without a token.
 
@@ -257,17 +247,11 @@ def setup_telegram(app: web.Application, settings: Settings) -> None:
     runtime = TelegramBot(settings)
     app[TELEGRAM] = runtime
     if telegram.mode == "webhook":
-        if not settings.http.public_url:
-            raise ConfigError(
-                "telegram.mode = 'webhook' needs http.public_url (VESTNIK_HTTP__PUBLIC_URL), "
-                "the address Telegram posts updates to"
-            )
-        secret = webhook_secret(telegram)
-        if not _SECRET_RE.fullmatch(secret):
-            raise ConfigError(
-                "telegram.webhook_secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
-            )
-        handler = WebhookHandler(runtime.dispatcher, runtime, secret)
+        problem = settings.telegram_webhook_problem()
+        if problem:
+            raise ConfigError(problem)
+        # The secret's characters are the settings' rule (`TelegramSecret`); a derived one is hex.
+        handler = WebhookHandler(runtime.dispatcher, runtime, webhook_secret(telegram))
         handler.register(app, path=webhook_url_path(telegram))
         setup_application(app, runtime.dispatcher)
     app.cleanup_ctx.append(runtime.lifecycle)

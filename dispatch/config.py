@@ -26,7 +26,10 @@ DEFAULT_AUTO_REPLY = (
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # The docstring under a field is its description (docs/CONFIGURATION.md is made of them).
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_attribute_docstrings=True
+    )
 
 
 class NotifySettings(_Model):
@@ -43,6 +46,7 @@ class NotifySettings(_Model):
     low_balance_threshold: Decimal = Field(default=Decimal(100), ge=0)
     """«Уведомлять об окончании пакета с SMS»: 0 = do not notify; the seed offers 50/100/200."""
     admin_emails: list[str] = Field(default_factory=list)
+    """Who gets the alert e-mails (low balance, balance unreadable)."""
     chat_enabled: bool = False
     """«Использовать чат с клиентом»."""
     auto_reply: str = Field(default=DEFAULT_AUTO_REPLY, min_length=1, max_length=4000)
@@ -75,12 +79,14 @@ class EventTypeSettings(_Model):
     default_for_new_clients: bool = True
     """«Значение отправки уведомлений для новых клиентов»."""
     template_client: str | None = None
-    """A template file under templates/; None uses the event type's own."""
+    """A template file under templates/ for the client; None uses the event type's own."""
     template_manager: str | None = None
+    """A template file under templates/ for the manager; None uses the event type's own."""
 
 
 class EventTypeOverride(_Model):
-    """A partial `EventTypeSettings`: what the config file or the API changed."""
+    """A partial `EventTypeSettings`: what the config file or the API changed (a field left
+    None keeps the type's own value; the fields' meaning is documented there)."""
 
     confirm_before_send: bool | None = None
     send_to_client: bool | None = None
@@ -99,11 +105,16 @@ class SmsServiceConfig(_Model):
     """One entry of the directory «Сервисы отправки сообщений»."""
 
     name: str = Field(min_length=1, max_length=64)
+    """The service's name: `notify.sms_service` refers to it, receipts arrive at
+    `/api/v1/providers/<name>/status`."""
     kind: SmsKind
+    """The provider's API (README, SMS services)."""
     base_url: str | None = None
     """Overrides the provider's public endpoint (a local fake in tests)."""
     login: str | None = None
+    """SMSC login."""
     password: str | None = None
+    """SMSC password; Twilio auth token."""
     api_key: str | None = None
     """SMSC `apikey`, SMS.ru `api_id`, SMS Aero API key."""
     email: str | None = None
@@ -115,26 +126,39 @@ class SmsServiceConfig(_Model):
     SMS.ru the `?secret=<token>` of the callback URL. Without it (SMS.ru: nor `api_key`),
     the service's delivery callbacks are refused."""
     sender: str | None = None
+    """Sender name or number (Twilio: the From number or a Messaging Service SID `MG…`)."""
     callback_url: str | None = None
     """Where the provider should post delivery receipts, for the APIs that take it per
     message (Twilio `StatusCallback`, SMS Aero `callbackUrl`): normally
     `<http.public_url>/api/v1/providers/<name>/status`. The others are set in the provider's
     account (see README, Delivery receipts)."""
     rate_per_second: float = Field(default=10.0, gt=0)
+    """At most this many SMS per second, per process."""
     timeout_seconds: float = Field(default=10.0, gt=0)
+    """Timeout of one request to the provider."""
 
 
 class SmtpSettings(_Model):
+    """E-mail for alerts (low balance, balance unreadable)."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     host: str | None = None
+    """SMTP server for alert e-mails; unset: no e-mail (alerts go to Telegram)."""
     port: int = Field(default=25, ge=1, le=65535)
+    """SMTP port (25, 587 with STARTTLS, 465 with implicit TLS)."""
     from_: str = Field(default="vestnik@localhost", alias="from")
+    """Sender address of alert e-mails."""
     username: str | None = None
+    """SMTP login; unset: no AUTH."""
     password: str | None = None
+    """SMTP password (with `username`)."""
     starttls: bool = False
+    """Upgrade the connection with STARTTLS (usually port 587)."""
     tls: bool = False
+    """Implicit TLS from the first byte (usually port 465); wins over `starttls`."""
     timeout_seconds: float = Field(default=30.0, gt=0)
+    """Timeout of one SMTP conversation."""
 
 
 class SchedulerSettings(_Model):
@@ -142,6 +166,7 @@ class SchedulerSettings(_Model):
     replicas (slot = floor(now / interval) * interval, UTC), whichever replica claims it."""
 
     enabled: bool = True
+    """Run the periodic jobs in this process (all replicas may: one claims each slot)."""
     balance_check_seconds: int = Field(default=600, ge=10, le=86400)
     """How often the SMS balance of the provider in use is read (job `balance`)."""
     receipt_poll_seconds: int = Field(default=300, ge=10, le=86400)
@@ -171,17 +196,28 @@ class SchedulerSettings(_Model):
 
 
 class DeliverySettings(_Model):
+    """Live delivery: workers, retries, rate limits (README, Delivery)."""
+
     max_attempts: int = Field(default=8, ge=1, le=100)
+    """Tries per notification before it is `failed`."""
     max_age_seconds: int = Field(default=1800, ge=1)
+    """A notification still undelivered this long after queueing is `failed`."""
     telegram_per_second: float = Field(default=30.0, gt=0)
+    """Telegram messages per second, per process (Telegram allows 30 per bot: divide by the
+    number of replicas)."""
     telegram_per_chat_per_second: float = Field(default=1.0, gt=0)
+    """Telegram messages per second to one chat, per process."""
     retry_base_seconds: float = Field(default=2.0, gt=0)
     """The first retry waits about this long; each next one twice as long (with jitter)."""
     retry_cap_seconds: float = Field(default=300.0, gt=0)
+    """The longest wait between two tries."""
     workers: int = Field(default=8, ge=1, le=256)
     """How many notifications one process delivers at once, per lane (Telegram, SMS)."""
     lease_seconds: int = Field(default=60, ge=5)
+    """How long a worker holds a claimed notification; when it expires (the worker died)
+    another worker takes it."""
     poll_seconds: float = Field(default=5.0, gt=0)
+    """How often idle workers look for due notifications (fallback to wake-ups)."""
     shutdown_grace_seconds: float = Field(default=8.0, ge=0)
     """At stop, how long in-flight deliveries may finish before they are released."""
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import phonenumbers
 
+from dispatch.errors import DispatchError
+
 DEFAULT_REGION = "RU"
 
 
-class InvalidPhone(ValueError):
+class InvalidPhone(DispatchError, ValueError):
     """The text is not a phone number we can send to."""
 
 

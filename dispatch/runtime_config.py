@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.config import EventTypeOverride, EventTypeSettings, NotifySettings
+from dispatch.errors import DispatchError
 from storage.ops import settings_store
 
 NOTIFY_KEY = "notify"
 EVENT_TYPE_KEY_PREFIX = "event_type:"
 
 
-class SettingsRejected(ValueError):
+class SettingsRejected(DispatchError, ValueError):
     """A settings change that would leave the service misconfigured."""
 
 

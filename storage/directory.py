@@ -389,3 +389,106 @@ async def save_manager(session: AsyncSession, values: Mapping[str, Any]) -> bool
     cannot collide."""
     _, created = await _upsert(session, _managers, values)
     return created
+
+
+# --------------------------------------------------------------------------- lookups
+# Small views of a card for the bot and the journal's front ends: who a phone, a chat or
+# a Telegram user is, and names to show.
+
+_links = TelegramLink.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRef:
+    id: str
+    name: str
+    manager_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerRef:
+    id: str
+    name: str
+    is_admin: bool
+
+
+async def client_ref(session: AsyncSession, client_id: str) -> ClientRef | None:
+    row = (
+        await session.execute(
+            select(_clients.c.id, _clients.c.name, _clients.c.manager_id).where(
+                _clients.c.id == client_id
+            )
+        )
+    ).first()
+    return None if row is None else ClientRef(row.id, row.name, row.manager_id)
+
+
+async def manager_ref(session: AsyncSession, manager_id: str) -> ManagerRef | None:
+    row = (
+        await session.execute(
+            select(_managers.c.id, _managers.c.name, _managers.c.is_admin).where(
+                _managers.c.id == manager_id
+            )
+        )
+    ).first()
+    return None if row is None else ManagerRef(row.id, row.name, bool(row.is_admin))
+
+
+async def clients_by_phone(session: AsyncSession, phone: str) -> list[ClientRef]:
+    result = await session.execute(
+        select(_clients.c.id, _clients.c.name, _clients.c.manager_id)
+        .where(_clients.c.phone == phone)
+        .order_by(_clients.c.id)
+    )
+    return [ClientRef(row.id, row.name, row.manager_id) for row in result]
+
+
+async def managers_by_phone(session: AsyncSession, phone: str) -> list[ManagerRef]:
+    result = await session.execute(
+        select(_managers.c.id, _managers.c.name, _managers.c.is_admin)
+        .where(_managers.c.phone == phone)
+        .order_by(_managers.c.id)
+    )
+    return [ManagerRef(row.id, row.name, bool(row.is_admin)) for row in result]
+
+
+async def clients_of_chat(session: AsyncSession, chat_id: int) -> list[ClientRef]:
+    """Clients linked to the chat, oldest link first."""
+    result = await session.execute(
+        select(_clients.c.id, _clients.c.name, _clients.c.manager_id)
+        .join(_links, _links.c.client_id == _clients.c.id)
+        .where(_links.c.chat_id == chat_id)
+        .order_by(_links.c.id)
+    )
+    return [ClientRef(row.id, row.name, row.manager_id) for row in result]
+
+
+async def managers_of_user(session: AsyncSession, user_id: int) -> list[ManagerRef]:
+    """Managers the Telegram user is linked to (admins first)."""
+    result = await session.execute(
+        select(_managers.c.id, _managers.c.name, _managers.c.is_admin)
+        .join(_links, _links.c.manager_id == _managers.c.id)
+        .where(_links.c.user_id == user_id)
+        .order_by(_managers.c.is_admin.desc(), _links.c.id)
+    )
+    seen: dict[str, ManagerRef] = {}
+    for row in result:
+        seen.setdefault(row.id, ManagerRef(row.id, row.name, bool(row.is_admin)))
+    return list(seen.values())
+
+
+async def admin_ids(session: AsyncSession) -> list[str]:
+    result = await session.execute(
+        select(_managers.c.id).where(_managers.c.is_admin.is_(True)).order_by(_managers.c.id)
+    )
+    return [row.id for row in result]
+
+
+async def client_names(session: AsyncSession, client_ids: Collection[str]) -> dict[str, str]:
+    ids = {client_id for client_id in client_ids if client_id}
+    if not ids:
+        return {}
+    result = await session.execute(
+        select(_clients.c.id, _clients.c.name).where(_clients.c.id.in_(ids))
+    )
+    return {row.id: row.name for row in result}

@@ -1,4 +1,5 @@
-"""The notification journal: insert, read, filter, and conditional status changes."""
+"""The notification journal: insert, read, filter, and conditional status changes; and
+the inline-button prompts sent to managers about notifications, with their answers."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Event, Notification, NotificationHistory
+from storage.models import Event, ManagerPrompt, Notification, NotificationHistory
 from storage.types import utcnow
+from storage.upsert import insert_for
 
 _notifications = cast(Table, Notification.__table__)
 # Built once: SQLAlchemy then finds their compiled form by a constant cache key.
@@ -81,6 +83,22 @@ async def list_notifications(session: AsyncSession, where: JournalFilter) -> lis
         statement = statement.where(Notification.created_at >= where.since)
     if where.before_id is not None:
         statement = statement.where(Notification.id < where.before_id)
+    return list((await session.execute(statement)).scalars())
+
+
+async def recent_notifications(
+    session: AsyncSession,
+    *,
+    status: str | None,
+    manager_ids: Sequence[str] | None,
+    limit: int,
+) -> list[Notification]:
+    """Newest first; `manager_ids` None means every notification (an admin's view)."""
+    statement = select(Notification).order_by(Notification.id.desc()).limit(limit)
+    if status is not None:
+        statement = statement.where(Notification.status == status)
+    if manager_ids is not None:
+        statement = statement.where(Notification.manager_id.in_(list(manager_ids)))
     return list((await session.execute(statement)).scalars())
 
 
@@ -255,3 +273,69 @@ async def count_without_client_since(
         )
     )
     return int(count or 0)
+
+
+# --------------------------------------------------------------------------- manager prompts
+
+_prompts = cast(Table, ManagerPrompt.__table__)
+
+
+async def add_prompt(
+    session: AsyncSession, *, notification_id: int, chat_id: int, message_id: int
+) -> None:
+    now = utcnow()
+    await session.execute(
+        insert_for(session, _prompts)
+        .values(
+            notification_id=notification_id,
+            chat_id=chat_id,
+            message_id=message_id,
+            created_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=[_prompts.c.notification_id, _prompts.c.chat_id],
+            set_={"message_id": message_id, "created_at": now, "answered_at": None},
+        )
+    )
+
+
+async def open_prompts(session: AsyncSession, notification_id: int) -> list[tuple[int, int]]:
+    """(chat_id, message_id) of the prompts about a notification not yet answered."""
+    result = await session.execute(
+        select(_prompts.c.chat_id, _prompts.c.message_id).where(
+            _prompts.c.notification_id == notification_id, _prompts.c.answered_at.is_(None)
+        )
+    )
+    return [(row.chat_id, row.message_id) for row in result]
+
+
+async def unprompted(
+    session: AsyncSession,
+    *,
+    statuses: Collection[str],
+    created_after: datetime,
+    created_before: datetime,
+    limit: int,
+) -> list[int]:
+    """Ids of notifications in `statuses`, created in the window, about which no prompt was
+    ever sent (oldest first)."""
+    result = await session.execute(
+        select(_notifications.c.id)
+        .where(
+            _notifications.c.status.in_(list(statuses)),
+            _notifications.c.created_at > created_after,
+            _notifications.c.created_at < created_before,
+            ~exists().where(_prompts.c.notification_id == _notifications.c.id),
+        )
+        .order_by(_notifications.c.id)
+        .limit(limit)
+    )
+    return [row.id for row in result]
+
+
+async def close_prompts(session: AsyncSession, notification_id: int, now: datetime) -> None:
+    await session.execute(
+        update(_prompts)
+        .where(_prompts.c.notification_id == notification_id, _prompts.c.answered_at.is_(None))
+        .values(answered_at=now)
+    )

@@ -6,6 +6,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.cli.errors import CliError
 from handlers.common import signature
 
 
@@ -31,8 +32,6 @@ async def post_admin(
 async def _post(
     base_url: str, path: str, raw: bytes, headers: dict[str, str], timeout_seconds: float
 ) -> tuple[int, Any]:
-    from bot.cli.main import CliError
-
     url = base_url.rstrip("/") + path
     try:
         async with (

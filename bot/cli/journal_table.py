@@ -7,6 +7,7 @@ import shutil
 
 from sqlalchemy.exc import DBAPIError
 
+from bot.cli.errors import CliError
 from bot.settings import Settings
 from dispatch.phones import mask_phone
 from storage import notifications
@@ -46,8 +47,6 @@ def format_table(rows: list[tuple[str, ...]], width: int) -> str:
 
 
 def print_journal(settings: Settings, *, status: str | None, limit: int) -> None:
-    from bot.cli.main import CliError
-
     async def load() -> list[Notification]:
         db = create_database(settings.database.url)
         try:

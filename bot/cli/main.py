@@ -3,6 +3,9 @@
 Every failure the user can fix ends as one line on stderr and a non-zero exit status:
 2 for wrong arguments or configuration, 1 for a runtime problem (database unreachable,
 server not answering).
+
+Each command imports what it needs when it runs, so `vestnik --help` and a quick command
+do not pay for loading aiogram, SQLAlchemy and the whole app.
 """
 
 from __future__ import annotations
@@ -16,23 +19,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from bot.cli.errors import EXIT_USAGE, CliError
 from bot.settings import ConfigError, Settings
+from dispatch.ops.job_names import JobName
 
 logger = logging.getLogger("vestnik")
 
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
-
-# The scheduler's jobs (bot/scheduler.py), listed here so `--help` needs no imports.
-JOB_NAMES = ("balance", "receipts", "email", "retention", "expire_confirmations")
-
-
-class CliError(Exception):
-    """A problem to report as one line, with `exit_code`."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_RUNTIME) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+# Plain strings: argparse shows the choices with repr() in its errors.
+JOB_NAMES = tuple(name.value for name in JobName)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -13,6 +13,8 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bot.app import create_app
+from bot.cli.errors import CliError
+from bot.errors import BotError
 from bot.http_server import make_runner
 from bot.settings import DEFAULT_CONFIG_FILE, Settings
 from dispatch.delivery.channels.sms.registry import callbacks_refused
@@ -29,7 +31,7 @@ MODE_TEXT = {
 }
 
 
-class ServeError(Exception):
+class ServeError(BotError):
     """The server could not start; the message says why."""
 
 
@@ -119,8 +121,6 @@ async def serve(settings: Settings, *, config_file: Path | None, migrate: bool) 
 
 
 def run_server(settings: Settings, *, config_file: Path | None, migrate: bool) -> None:
-    from bot.cli.main import CliError
-
     try:
         asyncio.run(serve(settings, config_file=config_file, migrate=migrate))
     except ServeError as exc:

@@ -12,6 +12,7 @@ import aiohttp
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from bot.cli.errors import EXIT_USAGE, CliError
 from bot.settings import Settings
 from dispatch.config import NotifySettings
 from dispatch.delivery.channels.outcome import OutcomeKind
@@ -29,8 +30,6 @@ T = TypeVar("T")
 def _with_provider(
     settings: Settings, service: str | None, action: Callable[[SmsProvider], Awaitable[T]]
 ) -> T:
-    from bot.cli.main import EXIT_USAGE, CliError
-
     if not settings.sms_services:
         raise CliError("no SMS service is configured: add a [[sms_services]] entry", EXIT_USAGE)
     name = service or settings.notify.sms_service or settings.sms_services[0].name
@@ -50,8 +49,6 @@ def print_balance(settings: Settings, service: str | None) -> None:
     """The same report as `GET /api/v1/balance` and the bot's /balance: the figure read now,
     the effective threshold and provider (file + settings API, when the database answers)
     and whether the low-balance alert is raised."""
-    from bot.cli.main import EXIT_USAGE, CliError
-
     if not settings.sms_services:
         raise CliError("no SMS service is configured: add a [[sms_services]] entry", EXIT_USAGE)
 
@@ -113,8 +110,6 @@ async def _effective_notify(settings: Settings, db: Database) -> NotifySettings 
 
 
 def run_test_sms(settings: Settings, phone: str, service: str | None) -> None:
-    from bot.cli.main import EXIT_USAGE, CliError
-
     try:
         normalised = normalise_phone(phone)
     except InvalidPhone as exc:

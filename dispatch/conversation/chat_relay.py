@@ -20,10 +20,9 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.types import LinkPreviewOptions, ReplyParameters
 
 from dispatch.conversation.bot_texts import BotTexts
-from storage import bot as bot_storage
-from storage import directory
-from storage.bot import ClientRef, ManagerRef
+from storage import directory, inbox, links
 from storage.database import Database
+from storage.directory import ClientRef, ManagerRef
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +71,12 @@ class ChatRelay:
         relayed: list[tuple[int, int]] = []
         if chat_enabled:
             async with self._db.sessions() as session:
-                targets = await bot_storage.usable_manager_chats(
+                targets = await links.usable_manager_chats(
                     session, [client.manager_id] if client.manager_id else []
                 )
                 if not targets:
-                    targets = await bot_storage.usable_manager_chats(
-                        session, await bot_storage.admin_ids(session)
+                    targets = await links.usable_manager_chats(
+                        session, await directory.admin_ids(session)
                     )
             header = self._texts.render(
                 "chat_to_manager.html.j2",
@@ -116,7 +115,7 @@ class ChatRelay:
     ) -> None:
         async with self._db.transaction() as session:
             for target, copy_id in copies:
-                await bot_storage.add_chat_message(
+                await inbox.add_chat_message(
                     session,
                     client_id=client.id,
                     manager_id=None,
@@ -161,7 +160,7 @@ class ChatRelay:
     ) -> ReplyOutcome:
         """Send a manager's reply to a relayed client message back to that client's chat."""
         async with self._db.sessions() as session:
-            original = await bot_storage.find_relayed_client_message(
+            original = await inbox.find_relayed_client_message(
                 session, relayed_chat_id=message.chat_id, relayed_message_id=reply_to_message_id
             )
         if original is None:
@@ -191,7 +190,7 @@ class ChatRelay:
         if sent_id is None:
             return ReplyOutcome.FAILED
         async with self._db.transaction() as session:
-            await bot_storage.add_chat_message(
+            await inbox.add_chat_message(
                 session,
                 client_id=original.client_id,
                 manager_id=manager.id,

@@ -22,10 +22,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dispatch.phones import InvalidPhone, mask_phone, normalise_phone
-from storage import bot as bot_storage
-from storage import directory
-from storage.bot import ClientRef, ManagerRef, TokenState
+from storage import directory, inbox, links
 from storage.database import Database
+from storage.directory import ClientRef, ManagerRef
+from storage.links import TokenState
 from storage.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ class Identity:
 
 async def identify(db: Database, *, user_id: int | None, chat_id: int | None) -> Identity:
     async with db.sessions() as session:
-        clients = await bot_storage.clients_of_chat(session, chat_id) if chat_id else []
-        managers = await bot_storage.managers_of_user(session, user_id) if user_id else []
+        clients = await directory.clients_of_chat(session, chat_id) if chat_id else []
+        managers = await directory.managers_of_user(session, user_id) if user_id else []
     return Identity(user_id=user_id, chat_id=chat_id, clients=clients, managers=managers)
 
 
@@ -141,10 +141,10 @@ async def link_by_contact(
         logger.info("chat %s shared an unusable phone number", chat_id)
         return ContactResult(ContactOutcome.INVALID)
     async with db.transaction() as session:
-        clients = await bot_storage.clients_by_phone(session, e164)
-        managers = await bot_storage.managers_by_phone(session, e164)
+        clients = await directory.clients_by_phone(session, e164)
+        managers = await directory.managers_by_phone(session, e164)
         if not clients and not managers:
-            await bot_storage.record_unmatched_contact(
+            await inbox.record_unmatched_contact(
                 session,
                 chat_id=chat_id,
                 user_id=from_user_id,
@@ -191,11 +191,11 @@ async def issue_link_token(
     now = utcnow()
     token = secrets.token_urlsafe(TOKEN_BYTES)
     async with db.transaction() as session:
-        if client_id is not None and await bot_storage.client_ref(session, client_id) is None:
+        if client_id is not None and await directory.client_ref(session, client_id) is None:
             return None
-        if manager_id is not None and await bot_storage.manager_ref(session, manager_id) is None:
+        if manager_id is not None and await directory.manager_ref(session, manager_id) is None:
             return None
-        await bot_storage.insert_link_token(
+        await links.insert_link_token(
             session,
             token=token,
             client_id=client_id,
@@ -217,21 +217,21 @@ async def link_by_token(db: Database, payload: str, *, chat_id: int, user_id: in
     if not DEEP_LINK_PAYLOAD.fullmatch(payload):
         return TokenResult(TokenState.UNKNOWN)
     async with db.transaction() as session:
-        claim = await bot_storage.claim_link_token(session, payload, user_id=user_id, now=utcnow())
+        claim = await links.claim_link_token(session, payload, user_id=user_id, now=utcnow())
         if claim.state is not TokenState.CLAIMED:
             logger.info("chat %s: deep link refused (%s)", chat_id, claim.state.value)
             return TokenResult(claim.state)
         clients: list[ClientRef] = []
         managers: list[ManagerRef] = []
         if claim.client_id is not None:
-            client = await bot_storage.client_ref(session, claim.client_id)
+            client = await directory.client_ref(session, claim.client_id)
             if client is not None:
                 clients.append(client)
                 await directory.link_chat(
                     session, chat_id=chat_id, user_id=user_id, client_id=client.id
                 )
         if claim.manager_id is not None:
-            manager = await bot_storage.manager_ref(session, claim.manager_id)
+            manager = await directory.manager_ref(session, claim.manager_id)
             if manager is not None:
                 managers.append(manager)
                 await directory.link_chat(
@@ -252,9 +252,9 @@ class ChatState(StrEnum):
 async def resume(db: Database, chat_id: int) -> ChatState:
     """`/start` in a linked chat: notifications flow again (stop and block cleared)."""
     async with db.transaction() as session:
-        if not await bot_storage.chat_is_linked(session, chat_id):
+        if not await links.chat_is_linked(session, chat_id):
             return ChatState.NOT_LINKED
-        was_stopped = await bot_storage.chat_is_stopped(session, chat_id)
+        was_stopped = await links.chat_is_stopped(session, chat_id)
         await directory.set_chat_flags(session, chat_id, stopped=False, blocked=False)
     if was_stopped:
         logger.info("chat %s resumed notifications", chat_id)

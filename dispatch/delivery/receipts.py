@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.delivery.channels.sms.base import DeliveryState, ProviderError, Receipt, SmsProvider
+from dispatch.errors import DispatchError
 from storage import notifications, parked_receipts
 from storage.database import Database
 from storage.notifications import ReceiptMatch
@@ -50,7 +51,7 @@ UUIDs, gateway ids): only such ids are parked for later."""
 _OWN_ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
-class ReceiptsRefused(Exception):
+class ReceiptsRefused(DispatchError):
     """A callback's receipts as a whole cannot be taken: nothing of it is applied."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

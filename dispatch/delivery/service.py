@@ -1,10 +1,11 @@
 """Delivering one claimed notification: route, rate limits, send, record the outcome.
 
-The route is chosen again at every attempt, exactly as the planner chose it (Telegram when
-the recipient has a usable chat, else the reserve SMS route), so a client who subscribed,
-stopped or blocked the bot since the event was accepted is reached the way that is right
-now. A Telegram failure that Telegram will not fix (blocked, chat not found) switches to the
-reserve route within the same attempt; each hop is a history row with its reason.
+The route is chosen again at every attempt by the planner's own rule (`choose_route`:
+Telegram when the recipient has a usable chat, else the reserve SMS route), so a client who
+subscribed, stopped or blocked the bot since the event was accepted is reached the way that
+is right now. A Telegram failure that Telegram will not fix (blocked, chat not found)
+switches to the reserve route within the same attempt; each hop is a history row with its
+reason.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dispatch.delivery.channels.sms.base import SmsMessage, SmsProvider
 from dispatch.delivery.outcome_writer import OutcomeWriter
 from dispatch.delivery.ratelimit import KeyedWindows, Pause, SlidingWindow, Stamp
 from dispatch.delivery.retry import RetryPolicy
+from dispatch.intake.planner import Recipient, choose_route
 from dispatch.ops.metrics import Metrics
 from dispatch.phones import mask_phone
 from dispatch.runtime_config import RuntimeConfig
@@ -178,20 +180,38 @@ class DeliveryService:
             return Outcome.permanent("the notification has no text", ErrorKind.CONFIG)
         notify = prepared.notify
         chats = prepared.chats.get(item.id, ())
+        provider = self.provider_for(notify)
+        recipient = Recipient(
+            kind="manager" if item.recipient == "manager" else "client",
+            id=(item.manager_id if item.recipient == "manager" else item.client_id) or "",
+            phone=item.phone,
+            chat_ids=chats,
+        )
+        if self._telegram is None:
+            unusable: str | None = "no Telegram bot is configured"
+        elif not chats:
+            unusable = f"the {item.recipient} has no usable Telegram chat"
+        else:
+            unusable = None
+        route = choose_route(
+            notify, recipient, sms_available=provider is not None, telegram_unusable=unusable
+        )
+        if route.channel == "telegram":
+            outcome = await self._send_telegram(attempt, chats)
+            if outcome.kind in (OutcomeKind.SENT, OutcomeKind.RETRY):
+                return outcome
+            # Telegram will not fix this one (blocked, chat not found): the reserve, now.
+            route = choose_route(
+                notify,
+                recipient,
+                sms_available=provider is not None,
+                telegram_unusable=f"Telegram failed: {outcome.reason}",
+            )
+        if route.channel is None or provider is None or item.phone is None:
+            return Outcome.permanent(route.reason, ErrorKind.CONFIG)
         if notify.service == "telegram":
-            if chats:
-                outcome = await self._send_telegram(attempt, chats)
-                if outcome.kind in (OutcomeKind.SENT, OutcomeKind.RETRY):
-                    return outcome
-                why = f"Telegram failed: {outcome.reason}"
-            elif self._telegram is None:
-                why = "no Telegram bot is configured"
-            else:
-                why = f"the {item.recipient} has no usable Telegram chat"
-            if notify.reserve == "none":
-                return Outcome.permanent(f"{why}; the reserve route is off", ErrorKind.CONFIG)
-            attempt.hop(f"{why}; reserve route sms", "sms")
-        return await self._send_sms(attempt, notify)
+            attempt.hop(route.reason, "sms")
+        return await self._send_sms(attempt, provider, item.phone)
 
     async def _send_telegram(self, attempt: _Attempt, chats: Sequence[int]) -> Outcome:
         """Send to every usable chat of the recipient; sent when any chat got it."""
@@ -235,14 +255,9 @@ class DeliveryService:
             await directory.set_chat_flags(session, chat_id, blocked=True)
         logger.info("chat %s marked blocked: %s", chat_id, outcome.reason)
 
-    async def _send_sms(self, attempt: _Attempt, notify: NotifySettings) -> Outcome:
+    async def _send_sms(self, attempt: _Attempt, provider: SmsProvider, phone: str) -> Outcome:
         item = attempt.item
         attempt.channel = "sms"
-        if item.phone is None:
-            return Outcome.permanent(f"the {item.recipient} has no phone number", ErrorKind.CONFIG)
-        provider = self.provider_for(notify)
-        if provider is None:
-            return Outcome.permanent("no SMS service is configured", ErrorKind.CONFIG)
         pause = self._limits.sms_pause[provider.name]
         if pause.remaining() > 0:
             raise _Deferred(
@@ -255,7 +270,7 @@ class DeliveryService:
             outcome = await provider.send(
                 SmsMessage(
                     notification_id=item.id,
-                    phone=item.phone,
+                    phone=phone,
                     text=item.text or "",
                     sender=provider.config.sender,
                 )
@@ -267,7 +282,7 @@ class DeliveryService:
         logger.info(
             "sms %s to %s via %s: %s %s",
             item.id,
-            mask_phone(item.phone),
+            mask_phone(phone),
             provider.name,
             outcome.kind.value,
             outcome.reason,

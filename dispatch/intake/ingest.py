@@ -118,7 +118,7 @@ class EventIngestor:
             db,
             self._store_all,
             max_batch=100,
-            flushers=int(__import__("os").environ.get("FLUSHERS", "1")),
+            flushers=flushers,
             name="ingest",
         )
 

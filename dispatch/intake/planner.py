@@ -69,15 +69,28 @@ class PlannedNotification:
         }
 
 
-def choose_route(notify: NotifySettings, recipient: Recipient, *, sms_available: bool) -> Route:
-    """Telegram when the recipient has a usable chat, else the reserve, else no route."""
+def choose_route(
+    notify: NotifySettings,
+    recipient: Recipient,
+    *,
+    sms_available: bool,
+    telegram_unusable: str | None = None,
+) -> Route:
+    """Telegram when the recipient has a usable chat, else the reserve SMS route, else none.
+
+    The one statement of the rule: the planner asks it when the event arrives, the delivery
+    worker again at every attempt. `telegram_unusable` says why Telegram is out although the
+    recipient has chats (the worker: no bot configured, or Telegram failed for this message);
+    it also replaces the planner's wording when there are none.
+    """
     who = recipient.kind
     if notify.service == "telegram":
-        if recipient.chat_ids:
+        if recipient.chat_ids and telegram_unusable is None:
             return Route("telegram", f"{who} is subscribed to the bot")
+        why = telegram_unusable or f"{who} is not subscribed to the bot"
         if notify.reserve == "none":
-            return Route(None, f"{who} is not subscribed to the bot and the reserve route is off")
-        why_reserve = f"{who} is not subscribed to the bot; reserve route sms"
+            return Route(None, f"{why}; the reserve route is off")
+        why_reserve = f"{why}; reserve route sms"
     else:
         why_reserve = "service is sms"
     if recipient.phone is None:

@@ -55,10 +55,16 @@ Wake = Callable[[], None]
 """Tells the delivery workers that a row became due (optional; they also poll)."""
 
 
-class Outcome(StrEnum):
+class ActionOutcome(StrEnum):
+    """How a manual action ended (not to be confused with a channel's send `Outcome`)."""
+
     DONE = "done"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
+
+
+# The old name, until the admin views import `ActionOutcome` (then this line goes).
+Outcome = ActionOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +87,7 @@ class JournalPage:
 class ActionResult:
     """What a manual action did: `entry` when DONE, else `message` (and `current_status`)."""
 
-    outcome: Outcome
+    outcome: ActionOutcome
     notification_id: int
     message: str
     entry: JournalEntry | None = None
@@ -89,7 +95,7 @@ class ActionResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome is Outcome.DONE
+        return self.outcome is ActionOutcome.DONE
 
 
 # --------------------------------------------------------------------------- reading
@@ -274,7 +280,7 @@ async def _mode_refusal(db: Database, notification_id: int, mode: NotifyMode) ->
     if current is None:
         return _not_found(notification_id)
     return ActionResult(
-        Outcome.CONFLICT,
+        ActionOutcome.CONFLICT,
         notification_id,
         f"notify mode is {mode}: nothing is sent",
         current_status=current,
@@ -306,7 +312,7 @@ async def _move(
         if row is not None:
             entry = await _entry_of(session, row, with_history=True)
             return ActionResult(
-                Outcome.DONE,
+                ActionOutcome.DONE,
                 notification_id,
                 f"notification {notification_id} is now {to_status.value}",
                 entry=entry,
@@ -322,7 +328,7 @@ async def _move(
         else ("one of the statuses " + ", ".join(allowed))
     )
     return ActionResult(
-        Outcome.CONFLICT,
+        ActionOutcome.CONFLICT,
         notification_id,
         f"notification {notification_id} is {current}; only a notification in {which} {refusal}",
         current_status=current,
@@ -331,5 +337,5 @@ async def _move(
 
 def _not_found(notification_id: int) -> ActionResult:
     return ActionResult(
-        Outcome.NOT_FOUND, notification_id, f"notification {notification_id} does not exist"
+        ActionOutcome.NOT_FOUND, notification_id, f"notification {notification_id} does not exist"
     )

@@ -9,16 +9,17 @@ responsible manager's Telegram with inline buttons.
 - A press acts once: the callback data names the action and the notification id only
   (aiogram `CallbackData`, so a malformed value never matches); the presser must be a
   linked manager who is responsible for the notification or an admin, and the notification
-  must still be in the state the button was made for — `dispatch.actions` checks and changes
-  in one conditional UPDATE, so a second press, or a press racing an admin, does nothing.
-  Then every prompt about that notification is edited to show the result, without buttons.
+  must still be in the state the button was made for — `dispatch.journal.actions` checks and
+  changes in one conditional UPDATE, so a second press, or a press racing an admin, does
+  nothing. Then every prompt about that notification is edited to show the result, without
+  buttons (`JournalActions` has it done through `StatusChanges.settle`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -40,10 +41,9 @@ from dispatch.config import NotifyMode
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.conversation.subscriptions import Identity
 from dispatch.intake.ingest import NotificationSummary
-from dispatch.journal import actions
-from dispatch.journal.actions import ActionResult
-from storage import bot as bot_storage
-from storage import directory
+from dispatch.journal.actions import ActionOutcome, ActionResult
+from dispatch.journal.service import JournalActions, TelegramActor
+from storage import directory, links, notifications
 from storage.database import Database
 from storage.models import Notification
 from storage.statuses import Status
@@ -151,7 +151,7 @@ class ManagerPrompts:
         the event's commit), or no manager or admin was in Telegram then and one is now.
         Looks back over `window`; returns how many it tried."""
         async with self._db.sessions() as session:
-            ids = await bot_storage.unprompted(
+            ids = await notifications.unprompted(
                 session,
                 statuses=PROMPTED_STATUSES,
                 created_after=now - window,
@@ -179,14 +179,14 @@ class ManagerPrompts:
             row = await session.get(Notification, notification_id)
             if row is None or row.status not in PROMPTED_STATUSES:
                 return
-            chats = await bot_storage.usable_manager_chats(
+            chats = await links.usable_manager_chats(
                 session, [row.manager_id] if row.manager_id else []
             )
             if not chats:
-                chats = await bot_storage.usable_manager_chats(
-                    session, await bot_storage.admin_ids(session)
+                chats = await links.usable_manager_chats(
+                    session, await directory.admin_ids(session)
                 )
-            names = await bot_storage.client_names(session, [row.client_id or ""])
+            names = await directory.client_names(session, [row.client_id or ""])
         if not chats:
             if quiet:
                 return
@@ -203,7 +203,7 @@ class ManagerPrompts:
             if message_id is None:
                 continue
             async with self._db.transaction() as session:
-                await bot_storage.add_prompt(
+                await notifications.add_prompt(
                     session, notification_id=row.id, chat_id=chat_id, message_id=message_id
                 )
             logger.info("notification %s: prompt sent to chat %s", row.id, chat_id)
@@ -268,10 +268,11 @@ class ManagerPrompts:
         data: PromptCallback,
         *,
         mode: NotifyMode,
-        wake: Callable[[], None] | None,
+        journal: JournalActions,
         pressed: tuple[int, int] | None,
     ) -> PressResult:
-        """Carry out one button press; `pressed` is the (chat, message) of the button."""
+        """Carry out one button press; `pressed` is the (chat, message) of the button.
+        `journal` edits the prompts (this one among them) once the action is done."""
         texts = self._texts
         if not identity.is_manager:
             return PressResult(PressOutcome.REFUSED, texts.label("answer_not_manager"))
@@ -292,11 +293,10 @@ class ManagerPrompts:
                 PressOutcome.CONFLICT,
                 texts.label("answer_already").format(status=texts.status(row.status)),
             )
-        result = await self._act(identity, data, mode=mode, wake=wake)
-        await self.settle(row.id, pressed=pressed, by=identity)
+        result = await self._act(journal, TelegramActor(identity, pressed), data, mode=mode)
         if result.ok:
             return PressResult(PressOutcome.DONE, texts.label(f"answer_done_{data.action.value}"))
-        if result.outcome is actions.Outcome.NOT_FOUND:
+        if result.outcome is ActionOutcome.NOT_FOUND:
             return PressResult(PressOutcome.REFUSED, texts.label("answer_not_yours"))
         if mode != "live" and data.action is PromptAction.SEND:
             return PressResult(PressOutcome.CONFLICT, texts.label("answer_mode_off"))
@@ -307,22 +307,18 @@ class ManagerPrompts:
 
     async def _act(
         self,
-        identity: Identity,
+        journal: JournalActions,
+        actor: TelegramActor,
         data: PromptCallback,
         *,
         mode: NotifyMode,
-        wake: Callable[[], None] | None,
     ) -> ActionResult:
-        actor = identity.actor
-        note = "from the Telegram bot"
         if data.action is PromptAction.SEND:
-            return await actions.confirm(
-                self._db, data.id, mode=mode, actor=actor, note=None, wake=wake
-            )
+            return await journal.confirm(data.id, actor=actor, mode=mode)
         if data.action is PromptAction.CANCEL:
-            return await actions.cancel(self._db, data.id, actor=actor, note=None)
-        return await actions.set_status(
-            self._db, data.id, status=Status.SENT_MANUALLY, actor=actor, note=note
+            return await journal.cancel(data.id, actor=actor)
+        return await journal.mark_sent_manually(
+            data.id, actor=actor, note="from the Telegram bot"
         )
 
     async def settle(
@@ -337,12 +333,12 @@ class ManagerPrompts:
             row = await session.get(Notification, notification_id)
             if row is None:
                 return
-            targets = dict.fromkeys(await bot_storage.open_prompts(session, notification_id))
+            targets = dict.fromkeys(await notifications.open_prompts(session, notification_id))
             if pressed is not None:
                 targets.setdefault(pressed)
             if row.status not in PROMPTED_STATUSES:
-                await bot_storage.close_prompts(session, notification_id, utcnow())
-            names = await bot_storage.client_names(session, [row.client_id or ""])
+                await notifications.close_prompts(session, notification_id, utcnow())
+            names = await directory.client_names(session, [row.client_id or ""])
         if row.status in PROMPTED_STATUSES:
             return  # still waiting: the buttons stay
         # Markup: rendered by an autoescaping template already, not to be escaped twice.

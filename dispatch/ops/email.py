@@ -27,6 +27,7 @@ from email.utils import format_datetime, make_msgid
 import aiosmtplib
 
 from dispatch.config import SmtpSettings
+from dispatch.errors import DispatchError
 from storage.database import Database
 from storage.ops import alerts
 
@@ -49,7 +50,7 @@ _SERVER_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
-class SmtpFailure(Exception):
+class SmtpFailure(DispatchError):
     """The SMTP server did not take a message; `server_down` when it could not be used at
     all (connection, TLS, authentication), so trying further messages now is pointless."""
 

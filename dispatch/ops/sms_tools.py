@@ -22,6 +22,7 @@ import phonenumbers
 from dispatch.config import SmsTestSettings
 from dispatch.delivery.channels.outcome import Outcome, OutcomeKind
 from dispatch.delivery.channels.sms.base import SmsMessage, SmsProvider
+from dispatch.errors import DispatchError
 from dispatch.render.segments import segment_text
 from storage import notifications, queue
 from storage.database import Database
@@ -53,7 +54,7 @@ class Refusal(StrEnum):
     """`daily_limit = 0`: the test SMS is turned off."""
 
 
-class TestSmsRefused(Exception):
+class TestSmsRefused(DispatchError):
     """The test SMS was not sent (nor journaled); `reason` says why."""
 
     __test__ = False  # not a pytest test class, whatever its name

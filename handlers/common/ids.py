@@ -1,6 +1,8 @@
-"""Client and manager ids taken from a URL path."""
+"""Ids taken from a URL path: the ERP's client and manager ids, our own row ids."""
 
 from __future__ import annotations
+
+import re
 
 from aiohttp import web
 
@@ -8,6 +10,9 @@ from handlers.common.errors import ApiError
 
 CARD_ID_MAX_CHARS = 64
 """The ERP's ids are 1 to 64 characters (the `clients.id` / `managers.id` columns)."""
+
+ROW_ID_MAX = 2**63 - 1
+"""Our row ids are BIGINT; a larger number can name no row (and would overflow the driver)."""
 
 
 def card_id_problem(value: str, what: str) -> str | None:
@@ -30,3 +35,11 @@ def card_id(request: web.Request, what: str, *, creating: bool = False) -> str:
     if creating:
         raise ApiError(422, "validation_error", problem)
     raise ApiError(404, "not_found", f"no such {what}")
+
+
+def row_id(request: web.Request, what: str) -> int:
+    """The numeric `{id}` of the path; anything that cannot name a row is a 404."""
+    raw = request.match_info["id"]
+    if re.fullmatch(r"[0-9]{1,19}", raw) and 0 < int(raw) <= ROW_ID_MAX:
+        return int(raw)
+    raise ApiError(404, "not_found", f"{what} {raw} does not exist")

@@ -1,16 +1,52 @@
-"""Typed application keys: how views reach the shared resources."""
+"""Typed application keys: how views (and the shell's own parts) reach the shared resources.
+
+One module of keys, as aiohttp-demos' `typedefs.py`: every key whose value type the views'
+layer can name lives here. The few typed with the shell's own classes (settings, the Telegram
+runtime) are in `bot/keys.py`, which views never see.
+
+One key per object: the delivery workers' doorbell is `WAKEUP` (the actions call it to make
+a notification due at once), the scheduler is `SCHEDULER` (the jobs view runs jobs through
+it as a `JobRunner`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Any, Protocol
+
 from aiohttp import web
 
+from dispatch.config import SmsServiceConfig, SmsTestSettings
 from dispatch.delivery.channels.sms.base import SmsProvider
+from dispatch.delivery.wakeup import Wakeup
 from dispatch.intake.ingest import EventIngestor
+from dispatch.journal.service import JournalActions
 from dispatch.journal.status_changes import StatusChanges
+from dispatch.ops.metrics import Metrics
 from dispatch.render.renderer import Renderer
 from dispatch.runtime_config import RuntimeConfig
 from handlers.common.context import HttpContext
 from storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRun:
+    job: str
+    ran: bool
+    """False: another run of the same job held the moment (nothing ran)."""
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class JobRunner(Protocol):
+    """What the jobs view needs of the scheduler (`bot.scheduler.AppScheduler`)."""
+
+    @property
+    def job_names(self) -> Collection[str]: ...
+
+    async def run_manually(self, name: str) -> ManualRun: ...
+
 
 DB = web.AppKey("db", Database)
 INGESTOR = web.AppKey("ingestor", EventIngestor)
@@ -19,3 +55,16 @@ RENDERER = web.AppKey("renderer", Renderer)
 HTTP_CONTEXT = web.AppKey("http_context", HttpContext)
 SMS_PROVIDERS = web.AppKey("sms_providers", dict[str, SmsProvider])
 STATUS_CHANGES = web.AppKey("status_changes", StatusChanges)
+#: The journal's manual actions with their side effects (wake-up, prompts): built once.
+JOURNAL_ACTIONS = web.AppKey("journal_actions", JournalActions)
+METRICS = web.AppKey("metrics", Metrics)
+#: Wakes the delivery workers when something makes a notification due (they also poll).
+WAKEUP = web.AppKey("wakeup", Wakeup)
+#: The SMS services of the config file, for the read-only list in `GET /api/v1/settings`.
+SMS_SERVICES = web.AppKey[tuple[SmsServiceConfig, ...]]("admin_sms_services")
+#: The `[test_sms]` settings: allowed countries and the daily cap (shared with the bot).
+TEST_SMS_LIMITS = web.AppKey("test_sms_limits", SmsTestSettings)
+#: Set while the bot runs: returns the bot's username (getMe, cached by aiogram).
+BOT_USERNAME = web.AppKey[Callable[[], Awaitable[str]]]("telegram_bot_username")
+#: Absent when the scheduler does not run in this process (`scheduler.enabled = false`).
+SCHEDULER = web.AppKey("scheduler", JobRunner)

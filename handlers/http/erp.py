@@ -10,19 +10,39 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from dispatch.catalogue import EVENT_TYPES
+from dispatch.intake.planner import Channel, RecipientKind
 from dispatch.intake.schemas import EventIn
 from handlers.common import signature
+from handlers.common.answers import Answer, answer
 from handlers.common.body import read_body
 from handlers.common.errors import ApiError, validation_error
 from handlers.common.jsonbody import parse_json
-from handlers.common.keys import HTTP_CONTEXT, INGESTOR
+from handlers.common.keys import HTTP_CONTEXT, INGESTOR, METRICS
 from handlers.common.net import is_direct_loopback
-from handlers.http.metrics import METRICS
 from storage.database import is_unavailable_error
+from storage.statuses import Status
 
 logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+
+
+class NotificationSummary(Answer):
+    """One notification the event made."""
+
+    id: int
+    recipient: RecipientKind
+    channel: Channel | None
+    status: Status
+
+
+class IngestResult(Answer):
+    """What became of an event: its notifications, or the first call's for a repeat."""
+
+    event_id: str
+    duplicate: bool
+    """A repeated `event_id`: nothing was created."""
+    notifications: list[NotificationSummary]
 
 
 def _check_content_type(request: web.Request) -> None:
@@ -128,4 +148,4 @@ async def _post_event(request: web.Request, seen: _SeenType) -> web.Response:
             event.type,
             len(result.notifications),
         )
-    return web.json_response(result.as_json(), status=200 if result.duplicate else 202)
+    return answer(IngestResult, result.as_json(), status=200 if result.duplicate else 202)

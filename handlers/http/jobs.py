@@ -7,42 +7,31 @@ that answers, with that server's database, providers and bot.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
+from handlers.common.answers import Answer, answer
+from handlers.common.auth import admin_only
 from handlers.common.errors import ApiError
-from handlers.http.admin import admin_only
-
-
-@dataclass(frozen=True, slots=True)
-class ManualRun:
-    job: str
-    ran: bool
-    """False: another run of the same job held the moment (nothing ran)."""
-    result: dict[str, Any] | None
-    error: str | None
-
-
-class JobRunner(Protocol):
-    @property
-    def job_names(self) -> Collection[str]: ...
-
-    async def run_manually(self, name: str) -> ManualRun: ...
-
-
-JOB_RUNNER = web.AppKey("job_runner", JobRunner)
+from handlers.common.keys import SCHEDULER
 
 routes = web.RouteTableDef()
+
+
+class JobRun(Answer):
+    """What a job run by hand reported; a job that failed has its `error` here."""
+
+    job: str
+    result: dict[str, Any] | None
+    error: str | None
 
 
 @routes.post("/api/v1/jobs/{name}/run")
 @admin_only
 async def run_job(request: web.Request) -> web.Response:
     """Run job `name` now, outside its schedule; answers with what the job reported."""
-    runner = request.app.get(JOB_RUNNER)
+    runner = request.app.get(SCHEDULER)
     if runner is None:
         raise ApiError(
             409,
@@ -57,4 +46,4 @@ async def run_job(request: web.Request) -> web.Response:
     if not run.ran:
         raise ApiError(409, "conflict", f"job {name} is being run by another request right now")
     # A job that failed is still a request carried out: its error is in the answer.
-    return web.json_response({"job": run.job, "result": run.result, "error": run.error})
+    return answer(JobRun, run)

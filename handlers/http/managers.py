@@ -6,8 +6,8 @@ the chat messages of clients without a manager: `PUT /api/v1/managers/{id}` is w
 operator sets it. `GET /api/v1/unmatched-contacts` lists the phones shared with the bot that
 matched nobody, so someone can add them to the ERP.
 
-Same rules as the other admin views (`handlers.admin`): bearer token, strict JSON bodies,
-the contract's error body.
+Same rules as the other admin views: bearer token, strict JSON bodies, the contract's error
+body.
 """
 
 from __future__ import annotations
@@ -16,34 +16,22 @@ import logging
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from dispatch.intake.schemas import Phone
-from handlers.common.errors import ApiError, validation_error
-from handlers.common.ids import card_id
-from handlers.common.keys import DB
-from handlers.http.admin import (
-    JOURNAL_LIMIT_DEFAULT,
-    JOURNAL_LIMIT_MAX,
-    admin_only,
+from handlers.common.answers import Answer, IsoTime, answer
+from handlers.common.auth import admin_only
+from handlers.common.cursors import (
+    PAGE_LIMIT_DEFAULT,
+    PAGE_LIMIT_MAX,
     decode_cursor,
     encode_cursor,
-    iso,
-    json_body,
 )
-from storage import bot as bot_storage
-from storage import directory
-from storage.bot import UnmatchedContactRecord
-from storage.directory import ChatLinkRecord
-from storage.models import Manager
+from handlers.common.errors import ApiError
+from handlers.common.ids import card_id
+from handlers.common.keys import DB
+from handlers.common.parsing import json_body, validated
+from storage import directory, inbox
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +39,18 @@ routes = web.RouteTableDef()
 
 # Not the journal's `n:`: a journal cursor given here is refused instead of silently
 # meaning a position in another table.
-_CURSOR_PREFIX = "u:"
+CURSOR_PREFIX = "u:"
 
 
-# --------------------------------------------------------------------------- request bodies
+# --------------------------------------------------------------------------- requests
 
 
 class ManagerPutIn(BaseModel):
     """`PUT /api/v1/managers/{id}`: the fields given are set; the rest are kept."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, use_attribute_docstrings=True
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=255)
     """Required when the manager is new."""
@@ -94,9 +84,10 @@ class ManagerPutIn(BaseModel):
 class UnmatchedQuery(BaseModel):
     """Query parameters of `GET /api/v1/unmatched-contacts`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    limit: int = Field(default=JOURNAL_LIMIT_DEFAULT, ge=1, le=JOURNAL_LIMIT_MAX)
+    limit: int = Field(default=PAGE_LIMIT_DEFAULT, ge=1, le=PAGE_LIMIT_MAX)
+    """Page size."""
     cursor: str | None = None
     """`next_cursor` of the previous page."""
 
@@ -104,48 +95,63 @@ class UnmatchedQuery(BaseModel):
     @classmethod
     def _opaque(cls, value: str | None) -> str | None:
         if value is not None:
-            decode_cursor(value, _CURSOR_PREFIX)
+            decode_cursor(value, CURSOR_PREFIX)
         return value
 
 
 # --------------------------------------------------------------------------- answers
 
 
-def chat_link_json(link: ChatLinkRecord) -> dict[str, Any]:
-    return {
-        "chat_id": link.chat_id,
-        "user_id": link.user_id,
-        "stopped": link.stopped,
-        "blocked": link.blocked,
-        "linked_at": iso(link.linked_at),
-        "updated_at": iso(link.updated_at),
-    }
+class TelegramChat(Answer):
+    """A Telegram chat linked to the manager, usable or not."""
+
+    chat_id: int
+    user_id: int | None
+    stopped: bool
+    """The user sent /stop."""
+    blocked: bool
+    """The user blocked the bot."""
+    linked_at: IsoTime
+    updated_at: IsoTime
 
 
-def manager_json(manager: Manager, links: list[ChatLinkRecord]) -> dict[str, Any]:
-    return {
-        "id": manager.id,
-        "name": manager.name,
-        "phone": manager.phone,
-        "email": manager.email,
-        "is_admin": bool(manager.is_admin),
-        # As on the client card: whether a notification would go to Telegram now.
-        "telegram_linked": any(not link.stopped and not link.blocked for link in links),
-        "telegram_chats": [chat_link_json(link) for link in links],
-        "created_at": iso(manager.created_at),
-        "updated_at": iso(manager.updated_at),
-    }
+class ManagerCard(Answer):
+    """A manager with the Telegram chats linked to them."""
+
+    id: str
+    name: str
+    phone: str | None
+    """E.164."""
+    email: str | None
+    is_admin: bool
+    """Sees every client in the bot, gets the low-balance alerts and the chat messages of
+    clients without a manager."""
+    telegram_linked: bool
+    """At least one chat is neither stopped nor blocked."""
+    telegram_chats: list[TelegramChat]
+    created_at: IsoTime
+    updated_at: IsoTime
 
 
-def unmatched_json(contact: UnmatchedContactRecord) -> dict[str, Any]:
-    return {
-        "id": contact.id,
-        "chat_id": contact.chat_id,
-        "user_id": contact.user_id,
-        "phone": contact.phone,
-        "name": contact.name,
-        "created_at": iso(contact.created_at),
-    }
+class UnmatchedContact(Answer):
+    """A contact shared with the bot whose phone matched no client or manager."""
+
+    id: int
+    chat_id: int
+    user_id: int | None
+    phone: str
+    """E.164, as shared."""
+    name: str | None
+    """The name on the Telegram contact."""
+    created_at: IsoTime
+
+
+class UnmatchedContactPage(Answer):
+    """One page of unmatched contacts, newest first."""
+
+    items: list[UnmatchedContact]
+    next_cursor: str | None
+    """Opaque; null on the last page."""
 
 
 # --------------------------------------------------------------------------- managers
@@ -157,7 +163,14 @@ async def _manager_card(request: web.Request, manager_id: str) -> dict[str, Any]
         if manager is None:
             return None
         links = await directory.manager_chat_links(session, manager_id)
-    return manager_json(manager, links)
+    fields = ("id", "name", "phone", "email", "created_at", "updated_at")
+    return {
+        **{name: getattr(manager, name) for name in fields},
+        "is_admin": bool(manager.is_admin),
+        # As on the client card: whether a notification would go to Telegram now.
+        "telegram_linked": any(not link.stopped and not link.blocked for link in links),
+        "telegram_chats": [TelegramChat.model_validate(link) for link in links],
+    }
 
 
 @routes.get("/api/v1/managers/{id}")
@@ -168,7 +181,7 @@ async def get_manager(request: web.Request) -> web.Response:
     card = await _manager_card(request, manager_id)
     if card is None:
         raise ApiError(404, "not_found", f"manager {manager_id} does not exist")
-    return web.json_response(card)
+    return answer(ManagerCard, card)
 
 
 @routes.put("/api/v1/managers/{id}")
@@ -176,10 +189,7 @@ async def get_manager(request: web.Request) -> web.Response:
 async def put_manager(request: web.Request) -> web.Response:
     """Create or update a manager card (201 when created; a new manager needs a name)."""
     manager_id = card_id(request, "manager", creating=True)
-    try:
-        body = ManagerPutIn.model_validate(await json_body(request))
-    except ValidationError as exc:
-        raise validation_error(exc, "invalid manager card") from None
+    body = validated(ManagerPutIn, await json_body(request), "invalid manager card")
     changes = body.changes()
     async with request.app[DB].transaction() as session:
         if "name" in changes:
@@ -203,7 +213,7 @@ async def put_manager(request: web.Request) -> web.Response:
         # Who holds admin rights is worth finding in the logs later.
         logger.info("manager %s is_admin set to %s by the admin API", manager_id, body.is_admin)
     card = await _manager_card(request, manager_id)
-    return web.json_response(card, status=201 if created else 200)
+    return answer(ManagerCard, card, status=201 if created else 200)
 
 
 # --------------------------------------------------------------------------- unmatched contacts
@@ -213,20 +223,15 @@ async def put_manager(request: web.Request) -> web.Response:
 @admin_only
 async def list_unmatched_contacts(request: web.Request) -> web.Response:
     """Contacts shared with the bot that matched nobody, newest first, cursor-paged."""
-    try:
-        query = UnmatchedQuery.model_validate(dict(request.query))
-    except ValidationError as exc:
-        raise validation_error(exc, "invalid unmatched contacts query") from None
+    query = validated(UnmatchedQuery, dict(request.query), "invalid unmatched contacts query")
     async with request.app[DB].sessions() as session:
-        rows = await bot_storage.list_unmatched_contacts(
+        rows = await inbox.list_unmatched_contacts(
             session,
-            before_id=decode_cursor(query.cursor, _CURSOR_PREFIX) if query.cursor else None,
+            before_id=decode_cursor(query.cursor, CURSOR_PREFIX) if query.cursor else None,
             limit=query.limit + 1,  # one extra row tells whether another page exists
         )
     page, more = rows[: query.limit], len(rows) > query.limit
-    return web.json_response(
-        {
-            "items": [unmatched_json(row) for row in page],
-            "next_cursor": encode_cursor(page[-1].id, _CURSOR_PREFIX) if more else None,
-        }
-    )
+    return UnmatchedContactPage(
+        items=[UnmatchedContact.model_validate(row) for row in page],
+        next_cursor=encode_cursor(page[-1].id, CURSOR_PREFIX) if more else None,
+    ).response()

@@ -11,13 +11,11 @@ import logging
 from aiohttp import web
 
 from dispatch.credentials import bearer_matches
-from dispatch.ops.metrics import CONTENT_TYPE, Metrics
+from dispatch.ops.metrics import CONTENT_TYPE
 from handlers.common.errors import ApiError
-from handlers.common.keys import DB, HTTP_CONTEXT
+from handlers.common.keys import DB, HTTP_CONTEXT, METRICS
 
 logger = logging.getLogger(__name__)
-
-METRICS = web.AppKey("metrics", Metrics)
 
 routes = web.RouteTableDef()
 

@@ -4,35 +4,76 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from dispatch.config import SmsTestSettings
 from dispatch.delivery.channels.outcome import OutcomeKind
 from dispatch.delivery.channels.sms.base import ProviderError, SmsProvider
 from dispatch.intake.schemas import Phone
-from dispatch.ops.balance import balance_report
+from dispatch.ops.balance import ThresholdState, balance_report
 from dispatch.ops.sms_tools import Refusal, TestSmsRefused, send_test_sms
-from handlers.common.errors import ApiError, validation_error
-from handlers.common.keys import DB, RUNTIME_CONFIG, SMS_PROVIDERS
-from handlers.http.admin import admin_only, json_body
+from dispatch.render.segments import Encoding
+from handlers.common.answers import Answer, answer
+from handlers.common.auth import ADMIN_ACTOR, admin_only
+from handlers.common.errors import ApiError
+from handlers.common.keys import DB, RUNTIME_CONFIG, SMS_PROVIDERS, TEST_SMS_LIMITS
+from handlers.common.parsing import json_body, validated
 from storage.types import utcnow
 
 logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
-TEST_SMS_LIMITS = web.AppKey("test_sms_limits", SmsTestSettings)
-"""The `[test_sms]` settings: allowed countries and the daily cap (shared with the bot)."""
-
 
 class TestSmsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     phone: Phone
+    """The number to send to, in a country of `test_sms.countries`."""
     service: str | None = None
     """A name from [[sms_services]]; default: the one notifications use."""
+
+
+class BalanceQuery(BaseModel):
+    """Query parameters of `GET /api/v1/balance`."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    service: str | None = None
+    """A name from [[sms_services]]; default: the one notifications use."""
+
+
+class Balance(Answer):
+    """The SMS balance of a provider with the low-balance threshold state (the same report
+    as `vestnik balance` and the bot's /balance)."""
+
+    service: str
+    kind: str
+    balance: str
+    """Decimal, as a string."""
+    currency: str | None
+    threshold: str
+    """Decimal, as a string."""
+    below_threshold: bool
+    state: ThresholdState
+    """off: threshold 0; below: under the threshold; ok: at or above."""
+    alert_active: bool | None
+    """Whether the low-balance alert is raised (null when unknown)."""
+
+
+class TestSmsResult(Answer):
+    """What became of a test SMS (journaled as a `test_sms` notification)."""
+
+    notification_id: int
+    service: str
+    status: Literal["sent", "failed"]
+    reason: str
+    error: str | None
+    provider_message_id: str | None
+    encoding: Encoding
+    segments: int
 
 
 async def _provider(request: web.Request, name: str | None) -> SmsProvider:
@@ -54,7 +95,8 @@ async def _provider(request: web.Request, name: str | None) -> SmsProvider:
 async def get_balance(request: web.Request) -> web.Response:
     """The SMS balance of the configured provider (or `?service=NAME`), with the threshold
     state: the same report as `vestnik balance` and the bot's /balance."""
-    provider = await _provider(request, request.query.get("service"))
+    query = BalanceQuery.model_validate(dict(request.query))
+    provider = await _provider(request, query.service)
     db = request.app[DB]
     async with db.sessions() as session:
         notify = (await request.app[RUNTIME_CONFIG].current(session)).notify
@@ -67,17 +109,14 @@ async def get_balance(request: web.Request) -> web.Response:
             f"{provider.name} did not give its balance: {exc}",
             [{"kind": exc.error.value}],
         ) from None
-    return web.json_response(report.as_dict())
+    return answer(Balance, report.as_dict())
 
 
 @routes.post("/api/v1/test-sms")
 @admin_only
 async def post_test_sms(request: web.Request) -> web.Response:
     """Send the test SMS now; it is journaled as a `test_sms` notification."""
-    try:
-        body = TestSmsIn.model_validate(await json_body(request))
-    except ValidationError as exc:
-        raise validation_error(exc, "invalid test SMS request") from None
+    body = validated(TestSmsIn, await json_body(request), "invalid test SMS request")
     if body.phone is None:
         raise ApiError(
             422,
@@ -91,13 +130,14 @@ async def post_test_sms(request: web.Request) -> web.Response:
             request.app[DB],
             provider,
             body.phone,
-            actor="admin:api",
+            actor=ADMIN_ACTOR,
             limits=request.app[TEST_SMS_LIMITS],
         )
     except TestSmsRefused as refused:
         return _refusal(refused)
     sent = result.outcome.kind is OutcomeKind.SENT
-    return web.json_response(
+    return answer(
+        TestSmsResult,
         {
             "notification_id": result.notification_id,
             "service": provider.name,

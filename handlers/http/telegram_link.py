@@ -5,26 +5,46 @@ whoever opens it first (see `dispatch.subscriptions`). Every call makes a new to
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from dispatch.conversation import subscriptions
+from handlers.common.answers import Answer, IsoTime, answer
+from handlers.common.auth import admin_only
 from handlers.common.errors import ApiError
 from handlers.common.ids import card_id
-from handlers.common.keys import DB
-from handlers.http.admin import admin_only
+from handlers.common.keys import BOT_USERNAME, DB
 
 logger = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
-BOT_USERNAME = web.AppKey[Callable[[], Awaitable[str]]]("telegram_bot_username")
-"""Set while the bot runs: returns the bot's username (getMe, cached by aiogram)."""
-
 T_ME = "https://t.me/"
+
+
+class TelegramLink(Answer):
+    """A one-time deep link into the bot."""
+
+    url: str = Field(
+        json_schema_extra={"format": "uri", "examples": [f"{T_ME}vestnik_bot?start=Zk3…"]}
+    )
+    token: str = Field(pattern=f"^{subscriptions.DEEP_LINK_PAYLOAD.pattern}$")
+    """The `/start` payload; single use."""
+    expires_at: IsoTime
+
+
+class ClientTelegramLink(TelegramLink):
+    """A deep link that subscribes the opening chat to the client."""
+
+    client_id: str
+
+
+class ManagerTelegramLink(TelegramLink):
+    """A deep link that subscribes the opening chat to the manager."""
+
+    manager_id: str
 
 
 async def _username(request: web.Request) -> str:
@@ -42,17 +62,6 @@ async def _username(request: web.Request) -> str:
         raise ApiError(
             502, "telegram_unavailable", "the Telegram Bot API did not answer getMe"
         ) from None
-
-
-def _answer(
-    key: str, owner_id: str, username: str, token: str, expires_at: datetime
-) -> dict[str, str]:
-    return {
-        key: owner_id,
-        "url": f"{T_ME}{username}?start={token}",
-        "token": token,
-        "expires_at": expires_at.isoformat(),
-    }
 
 
 @routes.get("/api/v1/clients/{id}/telegram-link")
@@ -79,6 +88,13 @@ async def _issue(request: web.Request, what: Literal["client", "manager"]) -> we
     if issued is None:
         raise ApiError(404, "not_found", f"{what} {owner_id} does not exist")
     logger.info("deep link issued for %s %s", what, owner_id)
-    return web.json_response(
-        _answer(f"{what}_id", owner_id, username, issued.token, issued.expires_at)
+    model = ClientTelegramLink if what == "client" else ManagerTelegramLink
+    return answer(
+        model,
+        {
+            f"{what}_id": owner_id,
+            "url": f"{T_ME}{username}?start={issued.token}",
+            "token": issued.token,
+            "expires_at": issued.expires_at,
+        },
     )

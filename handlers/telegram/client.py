@@ -27,8 +27,8 @@ from aiogram.types import (
 from dispatch.conversation import subscriptions
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.conversation.subscriptions import ChatState, ContactOutcome, Identity
-from storage.bot import TokenState
 from storage.database import Database
+from storage.links import TokenState
 
 logger = logging.getLogger(__name__)
 

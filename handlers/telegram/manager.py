@@ -1,15 +1,16 @@
 """The bot for managers: journal commands and the inline buttons of the prompts.
 
 Only a Telegram user linked to a manager record may use these; everyone else is refused
-politely. The work is `dispatch`'s (`actions`, `sms_tools`, `manager_prompts`); the actor in
-the journal is `manager:<id>`.
+politely. The work is `dispatch`'s (`JournalActions`, `sms_tools`, `manager_prompts`); the
+actor in the journal is `manager:<id>`. The journal's side effects (waking the workers,
+editing the prompts) are `JournalActions`' (workflow data `journal`), not this module's.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
@@ -22,15 +23,16 @@ from dispatch.conversation.subscriptions import Identity
 from dispatch.delivery.channels.outcome import OutcomeKind
 from dispatch.delivery.channels.sms.base import ProviderError, SmsProvider
 from dispatch.journal import actions
-from dispatch.journal.actions import ActionResult, Outcome
+from dispatch.journal.actions import ActionOutcome, ActionResult
 from dispatch.journal.manager_prompts import MAX_ID, ManagerPrompts, PromptCallback
+from dispatch.journal.service import JournalActions, TelegramActor
 from dispatch.ops.balance import balance_report, provider_in_use
 from dispatch.ops.sms_tools import TestSmsRefused, send_test_sms
 from dispatch.phones import InvalidPhone, normalise_phone
 from dispatch.runtime_config import EffectiveConfig, RuntimeConfig
-from storage import bot as bot_storage
+from storage import directory, notifications
 from storage.database import Database
-from storage.statuses import ALL_STATUSES, Status
+from storage.statuses import ALL_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,6 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 JOURNAL_LIMIT = 10
 MANAGER_COMMANDS = ("journal", "status", "resend", "sent", "balance", "testsms")
 _ID = re.compile(r"[#№]?\s*([0-9]{1,19})")
-
-Wake = Callable[[], None]
 
 
 async def answer(message: Message, text: str) -> None:
@@ -89,13 +89,13 @@ async def journal(
         )
         return
     async with db.sessions() as session:
-        rows = await bot_storage.recent_notifications(
+        rows = await notifications.recent_notifications(
             session,
             status=wanted,
             manager_ids=None if identity.is_admin else identity.manager_ids,
             limit=JOURNAL_LIMIT,
         )
-        names = await bot_storage.client_names(session, [row.client_id or "" for row in rows])
+        names = await directory.client_names(session, [row.client_id or "" for row in rows])
     await answer(
         message,
         texts.render("journal.html.j2", rows=rows, names=names, status=wanted),
@@ -115,7 +115,7 @@ async def status(
         if entry is None or not identity.may_act_on(entry.notification.manager_id):
             await answer(message, texts.render("not_found.html.j2", id=notification_id))
             return
-        names = await bot_storage.client_names(session, [entry.notification.client_id or ""])
+        names = await directory.client_names(session, [entry.notification.client_id or ""])
     await answer(
         message,
         texts.render(
@@ -129,14 +129,11 @@ async def status(
 async def _after_action(
     message: Message,
     texts: BotTexts,
-    prompts: ManagerPrompts,
     result: ActionResult,
     *,
     done: str,
     mode_refusal: bool = False,
 ) -> None:
-    if result.ok:
-        await prompts.settle(result.notification_id)
     await answer(
         message,
         texts.render(
@@ -146,7 +143,7 @@ async def _after_action(
             done=done,
             current=result.current_status,
             mode_refusal=mode_refusal and not result.ok,
-            not_found=result.outcome is Outcome.NOT_FOUND,
+            not_found=result.outcome is ActionOutcome.NOT_FOUND,
         ),
     )
 
@@ -158,8 +155,7 @@ async def resend(
     texts: BotTexts,
     identity: Identity,
     runtime_config: RuntimeConfig,
-    prompts: ManagerPrompts,
-    wake: Wake | None = None,
+    journal: JournalActions,
 ) -> None:
     """`/resend <id>`: queue a finished notification again (live mode only)."""
     notification_id = _notification_id(command)
@@ -170,12 +166,10 @@ async def resend(
         await answer(message, texts.render("not_found.html.j2", id=notification_id))
         return
     mode = (await _effective(db, runtime_config)).notify.mode
-    result = await actions.resend(
-        db, notification_id, mode=mode, actor=identity.actor, note="/resend in Telegram", wake=wake
+    result = await journal.resend(
+        notification_id, actor=TelegramActor(identity), note="/resend in Telegram", mode=mode
     )
-    await _after_action(
-        message, texts, prompts, result, done="resent", mode_refusal=mode != "live"
-    )
+    await _after_action(message, texts, result, done="resent", mode_refusal=mode != "live")
 
 
 async def sent_manually(
@@ -184,7 +178,7 @@ async def sent_manually(
     db: Database,
     texts: BotTexts,
     identity: Identity,
-    prompts: ManagerPrompts,
+    journal: JournalActions,
 ) -> None:
     """`/sent <id>`: mark a notification as sent by hand."""
     notification_id = _notification_id(command)
@@ -194,14 +188,10 @@ async def sent_manually(
     if not await _mine(db, identity, notification_id):
         await answer(message, texts.render("not_found.html.j2", id=notification_id))
         return
-    result = await actions.set_status(
-        db,
-        notification_id,
-        status=Status.SENT_MANUALLY,
-        actor=identity.actor,
-        note="/sent in Telegram",
+    result = await journal.mark_sent_manually(
+        notification_id, actor=TelegramActor(identity), note="/sent in Telegram"
     )
-    await _after_action(message, texts, prompts, result, done="sent_manually")
+    await _after_action(message, texts, result, done="sent_manually")
 
 
 def _provider(providers: Mapping[str, SmsProvider], name: str | None) -> SmsProvider | None:
@@ -325,13 +315,15 @@ async def prompt_pressed(
     identity: Identity,
     runtime_config: RuntimeConfig,
     prompts: ManagerPrompts,
-    wake: Wake | None = None,
+    journal: JournalActions,
 ) -> None:
     mode = (await _effective(db, runtime_config)).notify.mode
     pressed = None
     if query.message is not None:
         pressed = (query.message.chat.id, query.message.message_id)
-    result = await prompts.press(identity, callback_data, mode=mode, wake=wake, pressed=pressed)
+    result = await prompts.press(
+        identity, callback_data, mode=mode, journal=journal, pressed=pressed
+    )
     await query.answer(result.answer, show_alert=result.outcome.value == "refused")
 
 

@@ -27,7 +27,7 @@ from aiogram import BaseMiddleware
 from aiogram.types import Chat, TelegramObject, Update, User
 
 from dispatch.conversation.subscriptions import identify
-from storage import bot as bot_storage
+from storage import inbox
 from storage.database import Database
 from storage.types import utcnow
 
@@ -73,7 +73,7 @@ class UpdateDedup(BaseMiddleware):
             return await handler(event, data)
         db: Database = data["db"]
         async with db.transaction() as session:
-            fresh = await bot_storage.remember_update(session, event.update_id, utcnow())
+            fresh = await inbox.remember_update(session, event.update_id, utcnow())
         if not fresh:
             logger.info("update %s was handled before: ignored", event.update_id)
             return None
@@ -81,7 +81,7 @@ class UpdateDedup(BaseMiddleware):
             result = await handler(event, data)
         except Exception:
             async with db.transaction() as session:
-                await bot_storage.forget_update(session, event.update_id)
+                await inbox.forget_update(session, event.update_id)
             raise
         await self._maybe_prune(db)
         return result
@@ -95,7 +95,7 @@ class UpdateDedup(BaseMiddleware):
         self._last_prune = now
         try:
             async with db.transaction() as session:
-                pruned = await bot_storage.prune_updates(session, utcnow() - self._prune_after)
+                pruned = await inbox.prune_updates(session, utcnow() - self._prune_after)
         except Exception:
             logger.exception("pruning handled Telegram update ids failed")
             return

@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import links
 from storage.models import AlertState, BalanceCheck, Manager, OutboxEmail, TelegramLink
 from storage.upsert import insert_for
 
@@ -172,11 +173,7 @@ async def admin_chat_ids(session: AsyncSession) -> list[int]:
     result = await session.execute(
         select(TelegramLink.chat_id)
         .join(Manager, Manager.id == TelegramLink.manager_id)
-        .where(
-            Manager.is_admin.is_(True),
-            TelegramLink.stopped.is_(False),
-            TelegramLink.blocked.is_(False),
-        )
+        .where(Manager.is_admin.is_(True), links.usable())
         .group_by(TelegramLink.chat_id)
         .order_by(func.min(TelegramLink.id))
     )

@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from dispatch.catalogue import EVENT_TYPES
+from handlers.common.auth import admin_only
 from handlers.common.context import HttpContext
 from handlers.common.keys import HTTP_CONTEXT
-from handlers.http import admin
 from storage.models import Client, ClientTypeSetting, Notification
 from tests.conftest import ADMIN_TOKEN, Service, make_settings, start_service
 from tests.events import ALL_TYPES, make_event
@@ -143,7 +143,7 @@ async def test_without_an_admin_token_other_hosts_are_refused(remote: str, allow
     async def view(_request: web.Request) -> web.Response:
         return web.json_response({"served": True})
 
-    response = await admin.admin_only(view)(request)
+    response = await admin_only(view)(request)
 
     assert isinstance(response, web.Response)
     assert response.status == (200 if allowed else 401)

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from handlers.http import admin
-from storage import bot as bot_storage
-from storage import directory
+from handlers.common.cursors import encode_cursor
+from handlers.http import notifications
+from storage import directory, inbox
 from storage.models import Manager
 from storage.types import utcnow
 from tests.conftest import ADMIN_TOKEN, Service, live_settings, start_service
@@ -418,7 +418,7 @@ async def test_unmatched_contacts_are_listed_newest_first_page_by_page(service: 
     start = utcnow() - timedelta(minutes=10)
     async with service.db.transaction() as session:
         for number in range(5):
-            await bot_storage.record_unmatched_contact(
+            await inbox.record_unmatched_contact(
                 session,
                 chat_id=900_000 + number,
                 user_id=None if number == 0 else 900_000 + number,
@@ -458,7 +458,8 @@ async def test_unmatched_contacts_are_listed_newest_first_page_by_page(service: 
         {"limit": "ten"},
         {"cursor": "not-a-cursor"},
         {"cursor": ""},
-        {"cursor": admin.encode_cursor(5)},  # the journal's cursor is not this list's
+        # The journal's cursor is not this list's.
+        {"cursor": encode_cursor(5, notifications.CURSOR_PREFIX)},
         {"status": "new"},
     ],
 )

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.scheduler import SCHEDULER
-from bot.telegram_app import TELEGRAM
+from bot.keys import TELEGRAM
+from handlers.common.keys import SCHEDULER
 from storage.models import ManagerPrompt, Notification
 from storage.types import utcnow
 from tests.conftest import Service

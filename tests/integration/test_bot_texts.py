@@ -14,7 +14,7 @@ import pytest
 
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.conversation.subscriptions import Linked
-from storage.bot import ClientRef, ManagerRef
+from storage.directory import ClientRef, ManagerRef
 from storage.statuses import ALL_STATUSES
 
 EVIL = '<i>"Рога & копыта"</i>'

@@ -10,7 +10,7 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import WAKEUP
+from handlers.common.keys import WAKEUP
 from storage.models import Notification
 from tests.bulk import seed_pending
 from tests.conftest import live_settings, start_service

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from bot.scheduler import SCHEDULER
+from handlers.common.keys import SCHEDULER
 from storage.models import Notification, TelegramLink
 from storage.types import utcnow
 from tests.conftest import Service, live_settings, start_service

@@ -7,7 +7,7 @@ from datetime import timedelta
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from handlers.http.metrics import METRICS
+from handlers.common.keys import METRICS
 from storage.database import create_database
 from storage.models import Notification
 from storage.types import utcnow
@@ -118,7 +118,7 @@ async def test_sms_balance_gauge_shows_the_schedulers_last_reading(
 ) -> None:
     from decimal import Decimal
 
-    from bot.scheduler import SCHEDULER
+    from handlers.common.keys import SCHEDULER
 
     sms_gateway.balance = Decimal("84.75")
     await live_service.app[SCHEDULER].run_job_now("balance")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.cli.main import JOB_NAMES
-from bot.scheduler import SCHEDULER
+from handlers.common.keys import SCHEDULER
 from tests.conftest import Service, make_settings, start_service
 from tests.fakes.sms_http import FakeHttpGateway
 

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli.sms import print_balance
-from bot.scheduler import SCHEDULER, AppScheduler, JobRunResult, slot_of
+from bot.scheduler import AppScheduler, JobRunResult, slot_of
+from handlers.common.keys import SCHEDULER
 from storage import directory
 from storage.models import JobRun, OutboxEmail
 from storage.ops import alerts

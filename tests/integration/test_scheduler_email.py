@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.scheduler import SCHEDULER, slot_of
+from bot.scheduler import slot_of
 from dispatch.ops.email import build_message
+from handlers.common.keys import SCHEDULER
 from storage.ops import alerts
 from tests.conftest import Service, live_settings, start_service
 from tests.fakes.sms_http import FakeHttpGateway

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.scheduler import SCHEDULER, AppScheduler
+from bot.scheduler import AppScheduler
+from handlers.common.keys import SCHEDULER
 from storage.models import (
     BalanceCheck,
     Event,

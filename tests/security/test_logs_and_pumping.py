@@ -151,11 +151,11 @@ async def test_a_flood_of_forged_erp_posts_writes_a_few_lines_and_one_summary(
     assert statuses == [401] * total
     # The summary comes by itself at the end of the interval, with no further record.
     summary = re.compile(
-        r"suppressed ([\d,]+) similar warnings from handlers\.erp in the last 4 s"
+        r"suppressed ([\d,]+) similar warnings from handlers\.http\.erp in the last 4 s"
     )
     while time.monotonic() - flood_over < interval + 2:
         lines = stream.getvalue().splitlines()
-        refused = [line for line in lines if "WARNING handlers.erp" in line]
+        refused = [line for line in lines if "WARNING handlers.http.erp" in line]
         summaries = [m for line in lines if (m := summary.search(line))]
         suppressed = sum(int(m.group(1).replace(",", "")) for m in summaries)
         if len(refused) + suppressed == total:

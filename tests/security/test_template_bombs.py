@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dispatch.catalogue import EVENT_TYPES, sample_event
 from dispatch.config import NotifySettings
-from dispatch.render import renderer as render_module
+from dispatch.render import limits
 from dispatch.render.preview import dry_render, sample_context
 from dispatch.render.renderer import Renderer, RenderError
 from storage.models import Client, ClientTypeSetting, Notification
@@ -357,7 +357,7 @@ def test_any_arithmetic_is_cheap_and_bounded(expression: str) -> None:
             number = int(text)
         except ValueError:
             return  # a float, inf or nan
-        assert number.bit_length() <= render_module.MAX_INT_BITS
+        assert number.bit_length() <= limits.MAX_INT_BITS
     else:
         assert error is not None
 
@@ -376,6 +376,6 @@ def test_each_sample_event_renders_the_default_templates_fast(code: str) -> None
             assert renderer.render(template, context)
         per_render = (time.perf_counter() - started) / 20
         # At least 100 times under the deadline: legit templates never meet it.
-        assert per_render < render_module.MAX_RENDER_SECONDS / 100, (template, per_render)
+        assert per_render < limits.MAX_RENDER_SECONDS / 100, (template, per_render)
     assert sample_event(code)["type"] == code
     assert dry_render(renderer, code, {"template_client": "ok"}, NotifySettings()) == []

@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot import config_reference
 from bot.config_reference import (
     DOC_PATH,
     all_settings,
-    attribute_docstrings,
     env_variable_names,
     main,
     render,
@@ -91,16 +90,17 @@ def test_reference_rows_show_key_variable_type_default_and_description() -> None
     assert "off \\| test \\| live" in text  # pipes inside cells are escaped
 
 
-def test_attribute_docstrings_are_read_from_the_source() -> None:
+def test_descriptions_are_the_field_docstrings() -> None:
     class Example(BaseModel):
+        model_config = ConfigDict(use_attribute_docstrings=True)
+
         plain: int = 1
         documented: str = "x"
         """What it is
         on two lines."""
         described: int = Field(default=2, description="from Field")
 
-    docs = attribute_docstrings(Example)
-    assert docs == {"documented": "What it is\non two lines."}
+    assert Example.model_fields["documented"].description == "What it is\non two lines."
     settings = {
         leaf.key: leaf
         for leaf in config_reference._leaves(

@@ -483,8 +483,8 @@ def test_the_summary_comes_by_itself_when_the_flood_stops() -> None:
         while "suppressed" not in stream.getvalue() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert stream.getvalue().splitlines()[3] == (
-            "bot.logs suppressed 997 similar warnings from handlers.receipts in the last "
-            "0.2 s: forged receipt %s"
+            "bot.logs suppressed 997 similar warnings from handlers.http.receipts in the "
+            "last 0.2 s: forged receipt %s"
         )
     finally:
         limiter.close()

@@ -109,6 +109,7 @@ def test_live_mode_without_webhook_secret_is_refused(monkeypatch: pytest.MonkeyP
         ("[nonsense]\nx = 1\n", "nonsense"),
         ("[telegram]\ntoken = '1:x'\nmode = 'webhook'\n", "http.public_url"),
         ("[telegram]\nwebhook_secret = 'has spaces'\n", "webhook_secret"),
+        ("[telegram]\nwebhook_secret = 'long/enough:but+not-telegram'\n", "A-Z, a-z, 0-9, _"),
     ],
 )
 def test_bad_config_is_one_readable_line(tmp_path: Path, text: str, fragment: str) -> None:

@@ -20,16 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch.catalogue import EVENT_TYPES, EventType, EventTypeDefaults, get_event_type
-from dispatch.render import renderer as render_module
-from dispatch.render.renderer import (
-    MAX_OUTPUT_CHARS,
-    Renderer,
-    RenderError,
-    build_context,
-    date_ru,
-    money,
-    plural_ru,
-)
+from dispatch.render import limits
+from dispatch.render.filters import date_ru, money, plural_ru
+from dispatch.render.limits import MAX_OUTPUT_CHARS
+from dispatch.render.renderer import Renderer, RenderError, build_context
 from tests.events import ALL_TYPES
 
 # The codes of CONTRACT.md §3, in its order (one list for all tests).
@@ -540,7 +534,7 @@ def test_per_client_template(renderer: Renderer) -> None:
 
 def test_per_client_templates_are_cached_in_a_bounded_lru(renderer: Renderer) -> None:
     context = minimal_context("client_order.ready")
-    limit = render_module.SOURCE_CACHE_SIZE
+    limit = limits.SOURCE_CACHE_SIZE
     for i in range(limit + 10):
         assert renderer.render_source(f"Заказ {{{{ document.number }}}} #{i}", context)
     assert len(renderer._sources) == limit
@@ -556,7 +550,7 @@ def test_check_source(renderer: Renderer) -> None:
 
 def test_template_source_size_is_limited(renderer: Renderer) -> None:
     with pytest.raises(RenderError, match="longer than"):
-        renderer.render_source("x" * (render_module.MAX_SOURCE_CHARS + 1), {})
+        renderer.render_source("x" * (limits.MAX_SOURCE_CHARS + 1), {})
 
 
 # --- errors -------------------------------------------------------------------------
@@ -769,7 +763,7 @@ def test_resource_bombs_are_stopped(renderer: Renderer, source: str, reason: str
     started = time.monotonic()
     with pytest.raises(RenderError, match=reason):
         renderer.render_source(source, full_context("client_order.ready"))
-    assert time.monotonic() - started < render_module.MAX_RENDER_SECONDS + 1
+    assert time.monotonic() - started < limits.MAX_RENDER_SECONDS + 1
 
 
 def test_output_at_the_limit_is_fine(renderer: Renderer) -> None:

@@ -12,6 +12,7 @@ import aiohttp
 
 from dispatch.config import SmsServiceConfig
 from dispatch.delivery.channels.outcome import ErrorKind, Outcome
+from dispatch.errors import DispatchError
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class CallbackResult:
     reply_content_type: str = "text/plain"
 
 
-class ProviderError(Exception):
+class ProviderError(DispatchError):
     """A balance or status request failed; `error` says what kind of failure."""
 
     def __init__(self, message: str, error: ErrorKind = ErrorKind.TRANSIENT) -> None:
@@ -77,12 +78,12 @@ class ProviderError(Exception):
         self.error = error
 
 
-class CallbackRejected(Exception):
+class CallbackRejected(DispatchError):
     """A callback that fails the provider's authentication (signature, hash, secret), or
     one for a service that has nothing to authenticate it with: never accepted."""
 
 
-class CallbackMalformed(Exception):
+class CallbackMalformed(DispatchError):
     """An authenticated callback whose body cannot be read (not JSON, nested too deeply)."""
 
 
