@@ -63,10 +63,6 @@ class ActionOutcome(StrEnum):
     CONFLICT = "conflict"
 
 
-# The old name, until the admin views import `ActionOutcome` (then this line goes).
-Outcome = ActionOutcome
-
-
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One notification as an operator sees it: the row, the ERP's event id, its history."""

@@ -16,10 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from dispatch.catalogue import EVENT_TYPES
-from dispatch.config import NotifyMode
 from dispatch.intake.planner import Channel, RecipientKind
 from dispatch.journal import actions
-from dispatch.journal.actions import ActionResult, JournalEntry, Outcome
+from dispatch.journal.actions import ActionOutcome, ActionResult, JournalEntry
 from dispatch.ops.sms_tools import TEST_SMS_EVENT_TYPE
 from dispatch.render.segments import Encoding
 from handlers.common.answers import Answer, IsoTime
@@ -32,7 +31,7 @@ from handlers.common.cursors import (
 )
 from handlers.common.errors import ApiError
 from handlers.common.ids import row_id
-from handlers.common.keys import DB, RUNTIME_CONFIG, STATUS_CHANGES, WAKEUP
+from handlers.common.keys import DB, JOURNAL_ACTIONS
 from handlers.common.parsing import json_body, validated
 from storage.notifications import JournalFilter
 from storage.statuses import Status
@@ -186,13 +185,12 @@ def _columns(model: type[Notification], entry: JournalEntry) -> dict[str, object
     return {name: getattr(row, name) for name in model.model_fields if name not in skip}
 
 
-def _action_response(request: web.Request, result: ActionResult) -> web.Response:
-    if result.ok:
-        # The bot edits the managers' prompts about it (their buttons are moot now).
-        request.app[STATUS_CHANGES]([result.notification_id])
-    if result.outcome is Outcome.NOT_FOUND:
+def _action_response(result: ActionResult) -> web.Response:
+    """The notification after the action (its side effects are `JournalActions`'), or the
+    reason it was refused."""
+    if result.outcome is ActionOutcome.NOT_FOUND:
         raise ApiError(404, "not_found", result.message)
-    if result.outcome is Outcome.CONFLICT or result.entry is None:
+    if result.outcome is ActionOutcome.CONFLICT or result.entry is None:
         details = [{"current_status": result.current_status}]
         raise ApiError(409, "conflict", result.message, details)
     return NotificationDetail.of(result.entry).response()
@@ -233,22 +231,16 @@ async def get_notification(request: web.Request) -> web.Response:
     return NotificationDetail.of(entry).response()
 
 
-async def _mode(request: web.Request) -> NotifyMode:
-    async with request.app[DB].sessions() as session:
-        mode: NotifyMode = (await request.app[RUNTIME_CONFIG].current(session)).notify.mode
-    return mode
-
-
 @routes.post("/api/v1/notifications/{id}/status")
 @admin_only
 async def set_status(request: web.Request) -> web.Response:
     """Mark `sent_manually` or `cancelled`, with a note kept in the history."""
     notification_id = row_id(request, "notification")
     body = validated(StatusChangeIn, await json_body(request), "invalid status change")
-    result = await actions.set_status(
-        request.app[DB], notification_id, status=body.status, actor=ADMIN_ACTOR, note=body.note
+    result = await request.app[JOURNAL_ACTIONS].set_status(
+        notification_id, status=body.status, actor=ADMIN_ACTOR, note=body.note
     )
-    return _action_response(request, result)
+    return _action_response(result)
 
 
 @routes.post("/api/v1/notifications/{id}/confirm")
@@ -256,15 +248,10 @@ async def set_status(request: web.Request) -> web.Response:
 async def confirm(request: web.Request) -> web.Response:
     notification_id = row_id(request, "notification")
     body = validated(NoteIn, await json_body(request, empty_ok=True), "invalid body")
-    result = await actions.confirm(
-        request.app[DB],
-        notification_id,
-        mode=await _mode(request),
-        actor=ADMIN_ACTOR,
-        note=body.note,
-        wake=request.app.get(WAKEUP),
+    result = await request.app[JOURNAL_ACTIONS].confirm(
+        notification_id, actor=ADMIN_ACTOR, note=body.note
     )
-    return _action_response(request, result)
+    return _action_response(result)
 
 
 @routes.post("/api/v1/notifications/{id}/cancel")
@@ -272,10 +259,10 @@ async def confirm(request: web.Request) -> web.Response:
 async def cancel(request: web.Request) -> web.Response:
     notification_id = row_id(request, "notification")
     body = validated(NoteIn, await json_body(request, empty_ok=True), "invalid body")
-    result = await actions.cancel(
-        request.app[DB], notification_id, actor=ADMIN_ACTOR, note=body.note
+    result = await request.app[JOURNAL_ACTIONS].cancel(
+        notification_id, actor=ADMIN_ACTOR, note=body.note
     )
-    return _action_response(request, result)
+    return _action_response(result)
 
 
 @routes.post("/api/v1/notifications/{id}/resend")
@@ -283,12 +270,7 @@ async def cancel(request: web.Request) -> web.Response:
 async def resend(request: web.Request) -> web.Response:
     notification_id = row_id(request, "notification")
     body = validated(NoteIn, await json_body(request, empty_ok=True), "invalid body")
-    result = await actions.resend(
-        request.app[DB],
-        notification_id,
-        mode=await _mode(request),
-        actor=ADMIN_ACTOR,
-        note=body.note,
-        wake=request.app.get(WAKEUP),
+    result = await request.app[JOURNAL_ACTIONS].resend(
+        notification_id, actor=ADMIN_ACTOR, note=body.note
     )
-    return _action_response(request, result)
+    return _action_response(result)
