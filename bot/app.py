@@ -129,12 +129,8 @@ def create_app(
             renderer=renderer,
             sms_available=bool(settings.sms_services),
             on_queued=wakeup,
-            # Up to 4 concurrent ingest transactions on PostgreSQL (more gained nothing on 2
-            # cores), at most half the pool so workers and the admin API keep connections;
             # SQLite has one connection and one writer.
-            flushers=1
-            if db.dialect == "sqlite"
-            else max(1, min(4, settings.database.pool_size // 2)),
+            flushers=1 if db.dialect == "sqlite" else settings.database.ingest_flushers,
         )
         app[JOURNAL_ACTIONS] = JournalActions(
             db=db, config=app[RUNTIME_CONFIG], status_changes=app[STATUS_CHANGES], wake=wakeup

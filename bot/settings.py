@@ -69,6 +69,10 @@ class DatabaseSettings(_Section):
     """PostgreSQL connections per process (plus as many overflow)."""
     echo: bool = False
     """Log every SQL statement (debugging only)."""
+    ingest_flushers: int = Field(default=1, ge=1, le=16)
+    """Batches of ERP events written at once on PostgreSQL, each on its own connection
+    (SQLite: always 1). 1 was the fastest measured on 2 cores; keep it at most half of
+    `pool_size`, so workers and the admin API keep connections."""
 
 
 #: Shortest token or shared secret accepted: a short one can be guessed over the network.
