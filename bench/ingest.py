@@ -1,13 +1,21 @@
 """Ingest benchmark: N signed ERP events at concurrency C against a Vestnik server.
 
-Prints events/s and the p50/p90/p99 latency of `POST /api/v1/events`. A benchmark, not a
-test: run it by hand.
+Prints events/s and the p50/p90/p99 latency of `POST /api/v1/events`. On PostgreSQL it also
+measures, in the same run and on the same server, the ceiling issue 13 compares the service
+with: a pgbench-equivalent through asyncpg, one transaction per event doing what one event
+costs (1 event row + 2 notification rows + 2 history rows, into scratch tables shaped like
+ours), at the same concurrency; then it prints the ratio service / ceiling. On SQLite it
+prints the absolute figure against the issue's target (1,000 events/s) and no ceiling: one
+writer and one transaction per event there measures the disk's fsync, not anything the
+service could beat. A benchmark, not a test: run it by hand.
 
     # against a server you started yourself
     python bench/ingest.py --url http://127.0.0.1:8080 --secret S -n 5000 -c 64
     # or let it start `vestnik serve` on a fresh database (SQLite file or PostgreSQL URL)
     python bench/ingest.py --spawn sqlite -n 5000 -c 64
     python bench/ingest.py --spawn postgresql+asyncpg://postgres@127.0.0.1/test -n 20000 -c 64
+    # against your own server, with the ceiling measured on a PostgreSQL database you name
+    python bench/ingest.py --url http://127.0.0.1:8080 --secret S --ceiling postgresql://…
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -82,7 +92,29 @@ def latency_line(seconds: list[float]) -> str:
     return "p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  mean {:.1f}".format(*figures, mean)
 
 
-async def run(url: str, secret: str | None, total: int, concurrency: int, clients: int) -> int:
+@dataclass
+class Result:
+    """One measured run: what was asked, what came back, how long it took."""
+
+    total: int
+    ok: int
+    elapsed: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.elapsed if self.elapsed else 0.0
+
+
+async def run(
+    url: str,
+    secret: str | None,
+    total: int,
+    concurrency: int,
+    clients: int,
+    *,
+    quiet: bool = False,
+) -> Result:
     bodies = [make_body(i, clients) for i in range(total)]
     latencies: list[float] = []
     statuses: Counter[int | str] = Counter()
@@ -113,13 +145,156 @@ async def run(url: str, secret: str | None, total: int, concurrency: int, client
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
 
-    ok = statuses.get(202, 0)
-    print(f"events:      {total} at concurrency {concurrency} ({clients} distinct clients)")
-    print(f"statuses:    {dict(statuses)}")
-    print(f"elapsed:     {elapsed:.2f} s")
-    print(f"throughput:  {ok / elapsed:.0f} events/s accepted (202)")
-    print("latency ms:  " + latency_line(latencies))
-    return 0 if ok == total else 1
+    result = Result(total, statuses.get(202, 0), elapsed, latencies)
+    if not quiet:
+        print(f"events:      {total} at concurrency {concurrency} ({clients} distinct clients)")
+        print(f"statuses:    {dict(statuses)}")
+        print(f"elapsed:     {elapsed:.2f} s")
+        print(f"throughput:  {result.rate:.0f} events/s accepted (202)")
+        print("latency ms:  " + latency_line(latencies))
+    return result
+
+
+# The ceiling's scratch tables: the columns and indexes of events, notifications and
+# notification_history (storage/models.py) that one event's insert touches, so that the
+# database does the same work per row; prefixed so they never meet the real ones.
+SCRATCH_DDL = (
+    "DROP TABLE IF EXISTS bench_history, bench_notifications, bench_events",
+    """CREATE TABLE bench_events (
+        id BIGSERIAL PRIMARY KEY, event_id VARCHAR(128) UNIQUE NOT NULL,
+        type VARCHAR(64) NOT NULL, occurred_at TIMESTAMPTZ, received_at TIMESTAMPTZ NOT NULL,
+        client_id VARCHAR(64), payload JSONB NOT NULL)""",
+    "CREATE INDEX ON bench_events (received_at)",
+    """CREATE TABLE bench_notifications (
+        id BIGSERIAL PRIMARY KEY, event_pk BIGINT REFERENCES bench_events (id) ON DELETE CASCADE,
+        event_type VARCHAR(64) NOT NULL, recipient VARCHAR(16) NOT NULL,
+        client_id VARCHAR(64), manager_id VARCHAR(64), channel VARCHAR(16), phone VARCHAR(32),
+        status VARCHAR(32) NOT NULL, text TEXT, encoding VARCHAR(8), units INTEGER,
+        segments INTEGER, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TIMESTAMPTZ,
+        queued_at TIMESTAMPTZ, provider VARCHAR(64), provider_message_id VARCHAR(128),
+        created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE INDEX ON bench_notifications (next_attempt_at)
+        WHERE status IN ('pending', 'sending')""",
+    "CREATE INDEX ON bench_notifications (event_pk)",
+    "CREATE INDEX ON bench_notifications (status, id)",
+    "CREATE INDEX ON bench_notifications (client_id, id)",
+    "CREATE INDEX ON bench_notifications (provider, provider_message_id)",
+    """CREATE TABLE bench_history (
+        id BIGSERIAL PRIMARY KEY,
+        notification_id BIGINT NOT NULL REFERENCES bench_notifications (id) ON DELETE CASCADE,
+        at TIMESTAMPTZ NOT NULL, from_status VARCHAR(32), to_status VARCHAR(32) NOT NULL,
+        actor VARCHAR(128) NOT NULL, reason TEXT, channel VARCHAR(16))""",
+    "CREATE INDEX ON bench_history (notification_id, id)",
+)
+INSERT_EVENT = """INSERT INTO bench_events
+    (event_id, type, occurred_at, received_at, client_id, payload)
+    VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING id"""
+INSERT_NOTIFICATION = """INSERT INTO bench_notifications
+    (event_pk, event_type, recipient, client_id, manager_id, channel, phone, status, text,
+     encoding, units, segments, next_attempt_at, queued_at, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, 'sms', $6, 'test', $7, 'UCS-2', 1, 1, NULL, $8, $8, $8)
+    RETURNING id"""
+INSERT_HISTORY = """INSERT INTO bench_history (notification_id, at, from_status, to_status,
+    actor, channel) VALUES ($1, $2, NULL, 'test', 'system', 'sms')"""
+
+
+def plain_postgres_url(url: str) -> str:
+    """The asyncpg form of a SQLAlchemy or plain PostgreSQL URL."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ceiling(database_url: str, total: int, concurrency: int, clients: int) -> Result:
+    """The pgbench-equivalent: one transaction per event, C connections, N transactions.
+
+    Five prepared INSERTs in one transaction (asyncpg caches the prepared statements per
+    connection, as pgbench -M prepared does); no Python beyond building the arguments.
+    """
+    import asyncpg
+
+    dsn = plain_postgres_url(database_url)
+    setup = await asyncpg.connect(dsn)
+    try:
+        for statement in SCRATCH_DDL:
+            await setup.execute(statement)
+    finally:
+        await setup.close()
+    payloads = [make_body(i, clients).decode() for i in range(total)]
+    latencies: list[float] = []
+    queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+    for item in enumerate(payloads):
+        queue.put_nowait(item)
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    try:
+
+        async def worker() -> None:
+            async with pool.acquire() as connection:
+                while not queue.empty():
+                    index, payload = queue.get_nowait()
+                    now = datetime.now(UTC)
+                    client = f"BC-{index % clients}"
+                    started = time.perf_counter()
+                    async with connection.transaction():
+                        event_pk = await connection.fetchval(
+                            INSERT_EVENT,
+                            f"ceiling-{uuid.uuid4().hex}",
+                            TYPES[index % len(TYPES)],
+                            now,
+                            now,
+                            client,
+                            payload,
+                        )
+                        for recipient, phone in (
+                            ("client", "+79161234567"),
+                            ("manager", "+79031234567"),
+                        ):
+                            notification = await connection.fetchval(
+                                INSERT_NOTIFICATION,
+                                event_pk,
+                                TYPES[index % len(TYPES)],
+                                recipient,
+                                client,
+                                "BM-1",
+                                phone,
+                                "Заказ ЗК-000001 готов к выдаче. Ждём вас!",
+                                now,
+                            )
+                            await connection.execute(INSERT_HISTORY, notification, now)
+                    latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    finally:
+        await pool.close()
+        cleanup = await asyncpg.connect(dsn)
+        try:
+            await cleanup.execute(SCRATCH_DDL[0])
+        finally:
+            await cleanup.close()
+    return Result(total, total, elapsed, latencies)
+
+
+def print_ceiling(service: Result, limit: Result, concurrency: int) -> None:
+    print(
+        f"ceiling:     {limit.rate:.0f} tx/s — one asyncpg transaction per event "
+        f"(1 event + 2 notifications + 2 history rows), {limit.total} tx at concurrency "
+        f"{concurrency}, same PostgreSQL"
+    )
+    print("ceiling ms:  " + latency_line(limit.latencies))
+    print(
+        f"ratio:       {service.rate / limit.rate:.2f} (service {service.rate:.0f} events/s "
+        f"/ ceiling {limit.rate:.0f} tx/s; issue 13 goal >= 1.00)"
+    )
+
+
+def print_sqlite_target(service: Result) -> None:
+    # No ceiling on SQLite (see the module docstring): the absolute figure and the target.
+    print(
+        f"target:      SQLite, no ceiling measured: {service.rate:.0f} events/s against "
+        f"the issue 13 goal of >= 1,000 events/s ({service.rate / 1000:.2f}x)"
+    )
 
 
 def free_port() -> int:
@@ -128,9 +303,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Spawned:
+    """A `vestnik serve` started by this script."""
+
+    base_url: str
+    database_url: str
+    """The SQLAlchemy URL of its fresh database."""
+    pid: int
+
+
 @asynccontextmanager
-async def spawned_server(database: str, secret: str) -> AsyncIterator[str]:
-    """`vestnik serve` on a fresh database; yields its base URL."""
+async def spawned_server(
+    database: str, secret: str, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[Spawned]:
+    """`vestnik serve` on a fresh database (dropped after); `extra_env` adds settings."""
     workdir = Path(tempfile.mkdtemp(prefix="vestnik-bench-"))
     admin_db: str | None = None
     if database == "sqlite":
@@ -153,6 +340,7 @@ async def spawned_server(database: str, secret: str) -> AsyncIterator[str]:
         "VESTNIK_HTTP__PORT": str(port),
         "VESTNIK_WEBHOOK__SECRET": secret,
         "VESTNIK_LOG__LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -166,7 +354,7 @@ async def spawned_server(database: str, secret: str) -> AsyncIterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
+            for _ in range(600):  # importing aiogram alone may take ~9 s on a busy machine
                 try:
                     async with session.get(base_url + "/readyz") as response:
                         if response.status == 200:
@@ -177,7 +365,7 @@ async def spawned_server(database: str, secret: str) -> AsyncIterator[str]:
             else:
                 raise RuntimeError("the spawned server did not become ready")
         print(f"server:      vestnik serve on {database.split('://')[0]} (pid {process.pid})")
-        yield base_url
+        yield Spawned(base_url, url, process.pid)
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
@@ -187,15 +375,32 @@ async def spawned_server(database: str, secret: str) -> AsyncIterator[str]:
             await connection.close()
 
 
+async def measured(
+    url: str, secret: str | None, args: argparse.Namespace, ceiling_database: str | None
+) -> int:
+    """The measured run, then the ceiling (PostgreSQL) or the target (SQLite)."""
+    service = await run(url, secret, args.events, args.concurrency, args.clients)
+    if ceiling_database is not None and not args.no_ceiling:
+        if ceiling_database.startswith("sqlite"):
+            print_sqlite_target(service)
+        else:
+            # After the service's run, with the server idle, on the same PostgreSQL server.
+            limit = await ceiling(ceiling_database, args.events, args.concurrency, args.clients)
+            print_ceiling(service, limit, args.concurrency)
+    return 0 if service.ok == service.total else 1
+
+
 async def main_async(args: argparse.Namespace) -> int:
     if args.spawn:
         secret = args.secret or "bench-webhook-secret"
-        async with spawned_server(args.spawn, secret) as url:
+        async with spawned_server(args.spawn, secret) as server:
             # Warm up: the first requests pay for imports and connection setup.
-            await run(url, secret, min(200, args.events), min(16, args.concurrency), 50)
+            await run(
+                server.base_url, secret, min(200, args.events), min(16, args.concurrency), 50
+            )
             print("-- measured run --")
-            return await run(url, secret, args.events, args.concurrency, args.clients)
-    return await run(args.url, args.secret, args.events, args.concurrency, args.clients)
+            return await measured(server.base_url, secret, args, server.database_url)
+    return await measured(args.url, args.secret, args, args.ceiling)
 
 
 def main() -> int:
@@ -209,6 +414,15 @@ def main() -> int:
         "--spawn",
         metavar="DATABASE",
         help="start `vestnik serve` on a fresh database: 'sqlite' or a PostgreSQL URL",
+    )
+    parser.add_argument(
+        "--ceiling",
+        metavar="DATABASE",
+        help="with --url: the PostgreSQL URL to measure the ceiling on (scratch tables "
+        "bench_*, dropped after); 'sqlite' prints the SQLite target instead",
+    )
+    parser.add_argument(
+        "--no-ceiling", action="store_true", help="skip the ceiling (the service's run only)"
     )
     return asyncio.run(main_async(parser.parse_args()))
 

@@ -131,6 +131,7 @@ def create_app(
             on_queued=wakeup,
             # SQLite has one connection and one writer.
             flushers=1 if db.dialect == "sqlite" else settings.database.ingest_flushers,
+            summary_seconds=settings.log.ingest_summary_seconds,
         )
         app[JOURNAL_ACTIONS] = JournalActions(
             db=db, config=app[RUNTIME_CONFIG], status_changes=app[STATUS_CHANGES], wake=wakeup

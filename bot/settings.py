@@ -197,6 +197,9 @@ class LogSettings(_Section):
     """`DEBUG`, `INFO`, `WARNING` or `ERROR`."""
     format: Literal["text", "json"] = "text"
     """`text` (readable lines) or `json` (one JSON object per line)."""
+    ingest_summary_seconds: float = Field(default=60.0, gt=0, le=86400)
+    """ERP events are logged one by one at DEBUG only; at INFO, one summary line per this
+    many seconds that had events (accepted, their notifications, duplicates)."""
 
 
 class Settings(BaseSettings):

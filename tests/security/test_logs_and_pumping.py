@@ -46,9 +46,9 @@ def log_output() -> Iterator[LogCapture]:
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
 
-    def configure(fmt: str = "text", **kwargs: Any) -> io.StringIO:
+    def configure(fmt: str = "text", level: str = "INFO", **kwargs: Any) -> io.StringIO:
         stream = io.StringIO()
-        configure_logging("INFO", fmt, stream=stream, **kwargs)
+        configure_logging(level, fmt, stream=stream, **kwargs)
         return stream
 
     yield configure
@@ -73,7 +73,8 @@ def record_lines(output: str) -> list[str]:
 async def test_a_forged_line_in_an_event_id_stays_inside_its_own_record(
     service: Service, log_output: LogCapture, breaker: str
 ) -> None:
-    stream = log_output("text")
+    # The per-event line is DEBUG (a periodic summary is INFO).
+    stream = log_output("text", "DEBUG")
     event_id = f"evt-1{breaker}{FORGED}"
 
     status, body = await service.post_event(make_event(event_id=event_id))
@@ -93,7 +94,7 @@ async def test_a_forged_line_in_an_event_id_stays_inside_its_own_record(
 async def test_json_lines_stay_one_record_each_with_the_value_intact(
     service: Service, log_output: LogCapture
 ) -> None:
-    stream = log_output("json")
+    stream = log_output("json", "DEBUG")
     event_id = "evt-2" + "".join(BREAKERS) + FORGED
 
     status, body = await service.post_event(make_event(event_id=event_id))
