@@ -106,6 +106,25 @@ class Result:
         return self.ok / self.elapsed if self.elapsed else 0.0
 
 
+async def post_event(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    secret: str | None,
+    statuses: Counter[int | str],
+) -> None:
+    """POST one event as the ERP would (signed when `secret` is given); count its answer."""
+    headers = {"Content-Type": "application/json"}
+    if secret:
+        headers[signature.HEADER] = signature.sign(secret, body)
+    try:
+        async with session.post(url + "/api/v1/events", data=body, headers=headers) as response:
+            await response.read()
+            statuses[response.status] += 1
+    except aiohttp.ClientError as exc:
+        statuses[type(exc).__name__] += 1
+
+
 async def run(
     url: str,
     secret: str | None,
@@ -127,18 +146,8 @@ async def run(
         async def worker() -> None:
             while not queue.empty():
                 body = queue.get_nowait()
-                headers = {"Content-Type": "application/json"}
-                if secret:
-                    headers[signature.HEADER] = signature.sign(secret, body)
                 started = time.perf_counter()
-                try:
-                    async with session.post(
-                        url + "/api/v1/events", data=body, headers=headers
-                    ) as response:
-                        await response.read()
-                        statuses[response.status] += 1
-                except aiohttp.ClientError as exc:
-                    statuses[type(exc).__name__] += 1
+                await post_event(session, url, body, secret, statuses)
                 latencies.append(time.perf_counter() - started)
 
         started = time.perf_counter()

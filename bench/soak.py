@@ -27,8 +27,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import make_body, spawned_server  # noqa: E402
-from handlers.common import signature  # noqa: E402
+from bench.ingest import make_body, post_event, spawned_server  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 # What a process that only imports the app prints: its own VmRSS in kB.
@@ -73,19 +72,8 @@ async def load(url: str, rate: float, concurrency: int, stop_at: float) -> Count
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def post(index: int) -> None:
-            body = make_body(index, 1000)
-            headers = {
-                "Content-Type": "application/json",
-                signature.HEADER: signature.sign(SECRET, body),
-            }
             try:
-                async with session.post(
-                    url + "/api/v1/events", data=body, headers=headers
-                ) as response:
-                    await response.read()
-                    statuses[response.status] += 1
-            except aiohttp.ClientError as exc:
-                statuses[type(exc).__name__] += 1
+                await post_event(session, url, make_body(index, 1000), SECRET, statuses)
             finally:
                 slots.release()
 
