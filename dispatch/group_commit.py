@@ -32,9 +32,6 @@ R = TypeVar("R")
 BatchWrite = Callable[[AsyncSession, Sequence[T]], Awaitable[Sequence[R]]]
 """Writes items inside the given transaction; returns one result per item, in order."""
 
-AfterCommit = Callable[[bool], None]
-"""Called once the transaction is over: True when it committed, False when it did not."""
-
 
 @dataclass(slots=True)
 class _Waiting(Generic[T, R]):
@@ -97,7 +94,7 @@ class GroupCommit(Generic[T, R]):
                 )
                 for entry in batch:
                     try:
-                        (result,) = await self._write([entry.item], alone=True)
+                        (result,) = await self._write([entry.item])
                     except Exception as single:
                         _settle_error(entry, single)
                     else:
@@ -106,29 +103,11 @@ class GroupCommit(Generic[T, R]):
             for entry, result in zip(batch, results, strict=True):
                 _settle(entry, result)
 
-    async def _write(self, items: list[T], *, alone: bool = False) -> Sequence[R]:
-        settle: AfterCommit | None = None
-        try:
-            async with self._db.transaction() as session:
-                results = await self._write_batch(session, items)
-                if not alone:
-                    settle = await self._also(session, items, results)
-        except BaseException:
-            if settle is not None:
-                settle(False)
-            raise
+    async def _write(self, items: list[T]) -> Sequence[R]:
+        async with self._db.transaction() as session:
+            results = await self._write_batch(session, items)
         self.transactions += 1
-        if settle is not None:
-            settle(True)
         return results
-
-    async def _also(
-        self, session: AsyncSession, items: Sequence[T], results: Sequence[R]
-    ) -> AfterCommit | None:
-        """A subclass's extra work in the batch's own transaction (not when a failed batch is
-        written again item by item, so that it can never be what fails them); the callable
-        it returns is told whether the transaction committed."""
-        return None
 
 
 def _consume(future: asyncio.Future[R]) -> None:

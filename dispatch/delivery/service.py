@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.config import NotifySettings
 from dispatch.delivery.channels.outcome import ErrorKind, Outcome, OutcomeKind
 from dispatch.delivery.channels.sms.base import SmsMessage, SmsProvider
-from dispatch.delivery.outcome_writer import OutcomeWriter, Refill
+from dispatch.delivery.outcome_writer import OutcomeWriter
 from dispatch.delivery.ratelimit import KeyedWindows, Pause, SlidingWindow, Stamp
 from dispatch.delivery.retry import RetryPolicy
 from dispatch.intake.planner import Recipient, choose_route
@@ -163,19 +163,16 @@ class DeliveryService:
                 chats[item.id] = found.managers.get(item.manager_id, [])
         return Prepared(notify, chats)
 
-    async def deliver(
-        self, item: ClaimedNotification, prepared: Prepared, *, refill: Refill | None = None
-    ) -> None:
+    async def deliver(self, item: ClaimedNotification, prepared: Prepared) -> None:
         """One attempt for `item`; always ends with the row leaving `sending` (or the lease
-        having passed to another worker). `prepared` comes from `prepare` for its batch;
-        `refill` claims the slot's next row in the outcome's transaction."""
+        having passed to another worker). `prepared` comes from `prepare` for its batch."""
         attempt = _Attempt(item)
         try:
             outcome = await self._route_and_send(attempt, prepared)
         except _Deferred as deferred:
-            await self._defer(attempt, deferred, refill)
+            await self._defer(attempt, deferred)
             return
-        await self._record(attempt, outcome, refill)
+        await self._record(attempt, outcome)
 
     async def _route_and_send(self, attempt: _Attempt, prepared: Prepared) -> Outcome:
         item = attempt.item
@@ -302,9 +299,7 @@ class DeliveryService:
                 raise _Deferred(wait, reason)
             await asyncio.sleep(wait)
 
-    async def _defer(
-        self, attempt: _Attempt, deferred: _Deferred, refill: Refill | None = None
-    ) -> None:
+    async def _defer(self, attempt: _Attempt, deferred: _Deferred) -> None:
         """Back to the queue without counting an attempt, unless it is too old by now."""
         item = attempt.item
         now = utcnow()
@@ -330,7 +325,7 @@ class DeliveryService:
                 f"deferred {deferred.seconds:.1f} s: {deferred.reason}",
                 fields={"next_attempt_at": retry_at},
             )
-        await self._writer.record(finish, refill=refill)
+        await self._writer.record(finish)
 
     def _observe(self, attempt: _Attempt, outcome: Outcome, now: datetime) -> None:
         metrics = self._metrics
@@ -350,9 +345,7 @@ class DeliveryService:
         if channel == "telegram" and outcome.error is ErrorKind.RATE_LIMIT:
             metrics.telegram_429.inc()
 
-    async def _record(
-        self, attempt: _Attempt, outcome: Outcome, refill: Refill | None = None
-    ) -> None:
+    async def _record(self, attempt: _Attempt, outcome: Outcome) -> None:
         item = attempt.item
         now = utcnow()
         self._observe(attempt, outcome, now)
@@ -390,8 +383,7 @@ class DeliveryService:
             status, reason = Status.FAILED, outcome.reason
             fields["next_attempt_at"] = None
         recorded = await self._writer.record(
-            Finish(item.id, item.lease_until, status, now, reason, attempt.hops, fields),
-            refill=refill,
+            Finish(item.id, item.lease_until, status, now, reason, attempt.hops, fields)
         )
         if not recorded:
             logger.warning(

@@ -7,11 +7,6 @@ It wakes on `wake()` (new work in this process, or a NOTIFY from another replica
 earliest due time it knows of, and at least every `poll_seconds`. On `stop()` it claims
 nothing new, lets in-flight deliveries finish within the grace period, and gives whatever
 is still unfinished back to the queue.
-
-A busy worker gets the successors of its finished rows from the outcome writer, which claims
-them in the outcome's own transaction (`refill`); its own claims then serve wake-ups, polls
-and slots the writer did not fill. Both count the slots they are claiming for (`_promised`)
-until the rows are handed over, so the rows leased to this worker never outnumber its slots.
 """
 
 from __future__ import annotations
@@ -21,11 +16,8 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from dispatch.delivery.service import DeliveryService, Prepared
 from dispatch.delivery.wakeup import SMS_LANE, TELEGRAM_LANE
-from dispatch.group_commit import AfterCommit
 from storage import queue
 from storage.database import Database, describe_db_error
 from storage.queue import ClaimedNotification
@@ -57,10 +49,6 @@ class Worker:
         self._stopping = False
         self._inflight: dict[asyncio.Task[None], ClaimedNotification] = {}
         self._task: asyncio.Task[None] | None = None
-        self._promised = 0
-        """Slots reserved by claims in progress (ours or the writer's), not handed over yet."""
-        self._hungry = True
-        """The last claim got all it asked for, so more may be due: worth a refill."""
         self.delivered = 0
 
     @property
@@ -72,7 +60,6 @@ class Worker:
 
     def wake(self) -> None:
         """New work may be due: look now rather than at the next poll."""
-        self._hungry = True
         self._wake.set()
 
     def start(self) -> None:
@@ -85,22 +72,15 @@ class Worker:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        deadline = asyncio.get_running_loop().time() + grace_seconds
-        inflight: dict[asyncio.Task[None], ClaimedNotification] = {}
-        pending: set[asyncio.Task[None]] = set()
-        # Again while new ones appear: a refill already inside an outcome transaction when
-        # `stop()` began hands its rows over when that commits.
-        while self._inflight:
-            inflight.update(self._inflight)
-            remaining = deadline - asyncio.get_running_loop().time()
-            _, pending = await asyncio.wait(list(self._inflight), timeout=max(0.0, remaining))
+        if self._inflight:
+            # A snapshot: finished tasks remove themselves from `_inflight`.
+            inflight = dict(self._inflight)
+            _, pending = await asyncio.wait(list(inflight), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
             if pending:
-                break
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-            await self._release([inflight[task] for task in pending])
+                await asyncio.gather(*pending, return_exceptions=True)
+                await self._release([inflight[task] for task in pending])
 
     async def _release(self, items: list[ClaimedNotification]) -> None:
         try:
@@ -118,21 +98,22 @@ class Worker:
 
     async def _run(self) -> None:
         while not self._stopping:
-            free = self._concurrency - len(self._inflight) - self._promised
+            free = self._concurrency - len(self._inflight)
             claimed: list[tuple[ClaimedNotification, Prepared]] = []
             if free > 0:
                 self._wake.clear()
-                self._promised += free
                 try:
                     claimed = await self._claim(free)
                 except Exception as exc:
                     logger.warning("claiming failed: %s", describe_db_error(exc))
                     await self._sleep(ERROR_BACKOFF_SECONDS)
                     continue
-                finally:
-                    self._promised -= free
-                self._hungry = len(claimed) == free
-                self._start(claimed)
+                for item, prepared in claimed:
+                    task = asyncio.create_task(
+                        self._deliver(item, prepared), name=f"deliver-{item.id}"
+                    )
+                    self._inflight[task] = item
+                    task.add_done_callback(self._done)
             if len(claimed) == free and free > 0:
                 continue  # there may be more due right now
             await self._sleep(self._poll)
@@ -148,45 +129,9 @@ class Worker:
             prepared = await self._delivery.prepare(session, claimed)
         return [(item, prepared) for item in claimed]
 
-    async def refill(self, session: AsyncSession, freed: int) -> AfterCommit | None:
-        """The outcome writer's call (`outcome_writer.Refill`): `freed` of our rows leave
-        `sending` in `session`'s transaction; lease as many successors in it."""
-        if self._stopping or not self._hungry:
-            return None
-        # The freed rows' tasks stay in `_inflight` until this transaction commits.
-        limit = min(freed, self._concurrency - len(self._inflight) - self._promised + freed)
-        if limit <= 0:
-            return None
-        self._promised += limit
-        try:
-            items = await queue.claim_due(
-                session, now=utcnow(), lease=self._lease, limit=limit, telegram=self._lane
-            )
-            prepared = await self._delivery.prepare(session, items) if items else None
-        except BaseException:
-            self._promised -= limit
-            raise
-
-        def settle(committed: bool) -> None:
-            self._promised -= limit
-            if not committed:
-                self._wake.set()  # rolled back: those rows are still due
-                return
-            self._hungry = len(items) == limit
-            if prepared is not None:
-                self._start([(item, prepared) for item in items])
-
-        return settle
-
-    def _start(self, claimed: list[tuple[ClaimedNotification, Prepared]]) -> None:
-        for item, prepared in claimed:
-            task = asyncio.create_task(self._deliver(item, prepared), name=f"deliver-{item.id}")
-            self._inflight[task] = item
-            task.add_done_callback(self._done)
-
     async def _deliver(self, item: ClaimedNotification, prepared: Prepared) -> None:
         try:
-            await self._delivery.deliver(item, prepared, refill=self)
+            await self._delivery.deliver(item, prepared)
             self.delivered += 1
         except asyncio.CancelledError:
             raise
@@ -196,13 +141,8 @@ class Worker:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)
-        # Only when a slot is really free: a refilled slot already has its successor, and
-        # waking the loop for nothing after every delivery cost a loop turn and a timer.
-        if self._concurrency - len(self._inflight) - self._promised > 0:
-            self._wake.set()
+        self._wake.set()  # a slot is free
 
     async def _sleep(self, seconds: float) -> None:
-        # `timeout` rather than `wait_for`: no extra task per sleep.
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
+            await asyncio.wait_for(self._wake.wait(), seconds)
