@@ -122,6 +122,11 @@ def _check_browser(request: web.Request, own_host: str, origins: frozenset[str])
     raise ApiError(403, "forbidden", "requests from other web origins are not accepted")
 
 
+def is_utf8(charset: str | None) -> bool:
+    """A request charset that means UTF-8 (none given means UTF-8 for JSON)."""
+    return charset is None or charset.lower().replace("_", "-") in {"utf-8", "utf8"}
+
+
 def _has_body(request: web.Request) -> bool:
     if request.content_length is not None:
         return request.content_length > 0
@@ -136,10 +141,7 @@ def _check_media_type(request: web.Request) -> None:
         return
     if not _has_body(request):
         return  # resend, confirm, run a job: nothing to parse
-    charset = request.charset
-    if request.content_type != "application/json" or (
-        charset is not None and charset.lower().replace("_", "-") not in {"utf-8", "utf8"}
-    ):
+    if request.content_type != "application/json" or not is_utf8(request.charset):
         raise ApiError(
             415,
             "unsupported_media_type",

@@ -16,6 +16,7 @@ from handlers.common import signature
 from handlers.common.answers import Answer
 from handlers.common.body import read_body
 from handlers.common.errors import ApiError, validation_error
+from handlers.common.guard import is_utf8
 from handlers.common.jsonbody import parse_json
 from handlers.common.keys import HTTP_CONTEXT, INGESTOR, METRICS
 from handlers.common.net import is_direct_loopback
@@ -52,8 +53,7 @@ def _check_content_type(request: web.Request) -> None:
             "unsupported_media_type",
             "send the event as Content-Type: application/json (UTF-8)",
         )
-    charset = request.charset
-    if charset is not None and charset.lower().replace("_", "-") not in {"utf-8", "utf8"}:
+    if not is_utf8(request.charset):
         raise ApiError(415, "unsupported_media_type", "the event body must be UTF-8")
 
 
