@@ -14,6 +14,8 @@ service could beat. A benchmark, not a test: run it by hand.
     # or let it start `vestnik serve` on a fresh database (SQLite file or PostgreSQL URL)
     python bench/ingest.py --spawn sqlite -n 5000 -c 64
     python bench/ingest.py --spawn postgresql+asyncpg://postgres@127.0.0.1/test -n 20000 -c 64
+    # the same with two server processes on the port (`vestnik serve --workers 2`)
+    python bench/ingest.py --spawn postgresql+asyncpg://postgres@127.0.0.1/test --workers 2
     # against your own server, with the ceiling measured on a PostgreSQL database you name
     python bench/ingest.py --url http://127.0.0.1:8080 --secret S --ceiling postgresql://…
 """
@@ -329,7 +331,8 @@ async def spawned_server(
     """`vestnik serve` on a fresh database (dropped after); `extra_env` adds settings."""
     workdir = Path(tempfile.mkdtemp(prefix="vestnik-bench-"))
     admin_db: str | None = None
-    if database == "sqlite":
+    if database.startswith("sqlite"):
+        # 'sqlite' or any SQLite URL: always a fresh file in the scratch folder.
         url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
     else:
         import asyncpg
@@ -402,7 +405,10 @@ async def measured(
 async def main_async(args: argparse.Namespace) -> int:
     if args.spawn:
         secret = args.secret or "bench-webhook-secret"
-        async with spawned_server(args.spawn, secret) as server:
+        extra = {"VESTNIK_HTTP__PROCESSES": str(args.workers)}
+        async with spawned_server(args.spawn, secret, extra) as server:
+            if args.workers > 1:
+                print(f"processes:   {args.workers} (serve --workers, SO_REUSEPORT)")
             # Warm up: the first requests pay for imports and connection setup.
             await run(
                 server.base_url, secret, min(200, args.events), min(16, args.concurrency), 50
@@ -432,6 +438,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--no-ceiling", action="store_true", help="skip the ceiling (the service's run only)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --spawn: server processes sharing the port (`serve --workers N`)",
     )
     return asyncio.run(main_async(parser.parse_args()))
 

@@ -14,14 +14,12 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 
-from bot.keys import BOT, DELIVERY, SETTINGS, WORKERS
+from bot.keys import BOT, DELIVERY, SETTINGS, TELEGRAM_CHANNEL, WORKERS
 from bot.logs import request_id_middleware
 from bot.scheduler import setup_scheduler
 from bot.settings import Settings
-from bot.telegram import create_bot
-from bot.telegram_app import setup_telegram
+from bot.telegram import create_bot, create_channel, setup_bot
 from dispatch.delivery.channels.sms.registry import build_provider
-from dispatch.delivery.channels.telegram import TelegramChannel
 from dispatch.delivery.retry import RetryPolicy
 from dispatch.delivery.service import ChannelLimits, DeliveryService
 from dispatch.delivery.wakeup import Wakeup
@@ -62,6 +60,7 @@ from handlers.http import (
     previews,
     receipts,
     sms_admin,
+    telegram_link,
 )
 from handlers.http import settings as settings_views
 from storage import migrate
@@ -75,9 +74,16 @@ CLIENT_MAX_SIZE = 1024 * 1024
 
 
 def create_app(
-    settings: Settings, *, run_migrations: bool = True, run_workers: bool = True
+    settings: Settings,
+    *,
+    run_migrations: bool = True,
+    run_workers: bool = True,
+    poll_telegram: bool = True,
 ) -> web.Application:
-    """Build the aiohttp application from `settings`; nothing starts until it runs."""
+    """Build the aiohttp application from `settings`; nothing starts until it runs.
+
+    `poll_telegram=False`: the bot sends but does not long-poll for updates (another
+    process of `serve --workers` does: Telegram allows one poller per token)."""
     app = web.Application(
         # The guard runs inside the error middleware, so its refusals get the contract's body.
         middlewares=[request_id_middleware(), error_middleware, request_guard],
@@ -149,6 +155,7 @@ def create_app(
             }
             bot = create_bot(settings.telegram)
             app[BOT] = bot
+            app[TELEGRAM_CHANNEL] = create_channel(bot)
             try:
                 yield
             finally:
@@ -157,13 +164,12 @@ def create_app(
 
     async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         """Delivery workers, woken in-process and, on PostgreSQL, by NOTIFY."""
-        bot = app[BOT]
         delivery_settings = settings.delivery
         providers = app[SMS_PROVIDERS]
         delivery = DeliveryService(
             db=app[DB],
             config=app[RUNTIME_CONFIG],
-            telegram=TelegramChannel(bot) if bot is not None else None,
+            telegram=app[TELEGRAM_CHANNEL],
             providers=providers,
             limits=ChannelLimits.build(
                 telegram_per_second=delivery_settings.telegram_per_second,
@@ -218,7 +224,7 @@ def create_app(
     if run_workers:
         app.cleanup_ctx.append(workers_ctx)
     # The bot and the scheduler start last and stop first.
-    setup_telegram(app, settings)
+    setup_bot(app, settings, poll=poll_telegram)
     if run_workers and settings.scheduler.enabled:
         setup_scheduler(app, settings)
     app.add_routes(health.routes)
@@ -233,5 +239,7 @@ def create_app(
     app.add_routes(jobs.routes)
     app.add_routes(receipts.routes)
     app.add_routes(sms_admin.routes)
+    # The deep-link endpoints are served with or without a bot (409 without one).
+    app.add_routes(telegram_link.routes)
     app.add_routes(openapi.routes)
     return app

@@ -36,7 +36,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.keys import BOT, TELEGRAM
+from bot.keys import TELEGRAM, TELEGRAM_CHANNEL
 from bot.settings import Settings
 from dispatch.delivery.receipts import poll_receipts
 from dispatch.ops.alerts import AlertSender
@@ -122,7 +122,7 @@ class AppScheduler:
             db=db,
             config=app[RUNTIME_CONFIG],
             providers=providers,
-            sender=AlertSender(db=db, renderer=app[RENDERER], bot=app[BOT]),
+            sender=AlertSender(db=db, renderer=app[RENDERER], telegram=app[TELEGRAM_CHANNEL]),
             mailer=self.mailer,
             failures_before_alert=scheduler.balance_failures_before_alert,
         )

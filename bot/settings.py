@@ -6,6 +6,9 @@ With neither, everything has a default that runs: SQLite `./vestnik.db`, HTTP on
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
 import tomllib
 from contextvars import ContextVar
@@ -25,9 +28,17 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
+from bot.config_errors import (
+    ENV_DELIMITER,
+    ENV_PREFIX,
+    check_environment,
+    describe_json_variable,
+    describe_validation_error,
+)
 from bot.errors import BotError
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.config import (
@@ -59,10 +70,50 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
+#: The URLs Vestnik can use: its drivers are asyncio ones.
+DATABASE_URL_FORMS = (
+    "sqlite+aiosqlite:///PATH/vestnik.db or postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB"
+)
+_URL_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>[^\s]*)")
+_URL_PASSWORD_RE = re.compile(r"^([^:/]*):[^@]*@")
+# SQLAlchemy's own reading of what follows `://` (sqlalchemy.engine.url), for the port it
+# would fail to convert: [user[:password]@][host or [ipv6]][:port][/database].
+_URL_PORT_RE = re.compile(r"(?:[^:/]*(?::[^@]*)?@)?(?:\[[^/?]+\]|[^/:?]+)?(?::(?P<port>[^/?]*))?")
+
+
+def _check_database_url(url: str) -> str:
+    """Refuse, with the fix, a URL whose driver Vestnik does not have (`postgres://`,
+    psycopg's `postgresql://`, the blocking `sqlite://`) before anything tries to load it."""
+    match = _URL_RE.fullmatch(url)
+    if match is None:
+        raise ValueError(f"not a database URL; use {DATABASE_URL_FORMS}")
+    backend, _, driver = match["scheme"].lower().partition("+")
+    # Shown without its password: the line goes to a terminal and to logs.
+    rest = _URL_PASSWORD_RE.sub(r"\1:***@", match["rest"])
+    if backend in ("postgres", "postgresql") and driver != "asyncpg":
+        raise ValueError(
+            f"use postgresql+asyncpg://{rest} (Vestnik talks to PostgreSQL through asyncpg; "
+            f"{match['scheme']}:// needs a driver it does not have)"
+        )
+    if backend == "sqlite" and driver != "aiosqlite":
+        raise ValueError(
+            f"use sqlite+aiosqlite://{rest} (Vestnik opens SQLite through aiosqlite; "
+            f"{match['scheme']}:// needs a driver it does not have)"
+        )
+    if backend not in ("postgresql", "sqlite"):
+        raise ValueError(
+            f"{match['scheme']}:// is not a database Vestnik uses; use {DATABASE_URL_FORMS}"
+        )
+    port = _URL_PORT_RE.match(match["rest"])
+    if port and port["port"] is not None and not port["port"].isdigit():
+        raise ValueError(f"the port {port['port']!r} is not a number; use {DATABASE_URL_FORMS}")
+    return url
+
+
 class DatabaseSettings(_Section):
     """Where the journal, the queue and the directory live."""
 
-    url: str = DEFAULT_DATABASE_URL
+    url: Annotated[str, AfterValidator(_check_database_url)] = DEFAULT_DATABASE_URL
     """SQLAlchemy URL: `sqlite+aiosqlite:///./vestnik.db` or
     `postgresql+asyncpg://user:password@host:5432/db`."""
     pool_size: int = Field(default=10, ge=1, le=200)
@@ -142,6 +193,11 @@ class HttpSettings(_Section):
     for the database, outgoing calls and logs). At the cap, the oldest connection that is
     not inside a request (idle, or still sending its head) is closed for the new one;
     when every connection is inside a request, the new one is closed at once."""
+    processes: int = Field(default=1, ge=1, le=64)
+    """Server processes of `vestnik serve` sharing the port (SO_REUSEPORT; `--workers N`
+    overrides): one Python process uses about one core, so ingest scales with processes up
+    to the number of cores. More than 1 needs PostgreSQL. Only the first process long-polls
+    Telegram, and each process sends at 1/N of the configured send rates."""
 
 
 class WebhookSettings(_Section):
@@ -191,6 +247,21 @@ class TelegramSettings(_Section):
     webhook_path: str = "/telegram/webhook"
     """Path of the webhook route, appended to `http.public_url`."""
 
+    def secret_token(self) -> str:
+        """The webhook's secret: `webhook_secret`, or one derived from the token (the same
+        on every replica)."""
+        if self.webhook_secret:
+            return self.webhook_secret
+        assert self.token
+        return hmac.new(
+            self.token.encode(), b"vestnik telegram webhook", hashlib.sha256
+        ).hexdigest()
+
+    def webhook_route(self) -> str:
+        """The webhook's route in this app: `webhook_path` with its leading slash."""
+        path = self.webhook_path
+        return path if path.startswith("/") else "/" + path
+
 
 class LogSettings(_Section):
     """Logging (see README, Operations)."""
@@ -208,8 +279,8 @@ class Settings(BaseSettings):
     """Everything `create_app()` needs."""
 
     model_config = SettingsConfigDict(
-        env_prefix="VESTNIK_",
-        env_nested_delimiter="__",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
         extra="forbid",
         validate_default=True,
         use_attribute_docstrings=True,
@@ -255,23 +326,29 @@ class Settings(BaseSettings):
         unknown = sorted(set(self.event_types) - set(EVENT_TYPES))
         if unknown:
             raise ValueError(
-                f"unknown event type(s) in [event_types]: {', '.join(unknown)}; "
-                f"known: {', '.join(EVENT_TYPES)}"
+                f"unknown event type(s) in event_types (VESTNIK_EVENT_TYPES): "
+                f"{', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}"
             )
         names = [service.name for service in self.sms_services]
-        if len(names) != len(set(names)):
-            raise ValueError("[[sms_services]] names must be unique")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"sms_services (VESTNIK_SMS_SERVICES): each name must be unique, and "
+                f"{', '.join(map(repr, twice))} is used more than once"
+            )
         if self.notify.sms_service is not None and self.notify.sms_service not in names:
             raise ValueError(
-                f"notify.sms_service = {self.notify.sms_service!r} is not a name "
-                f"from [[sms_services]] ({', '.join(names) or 'none configured'})"
+                f"notify.sms_service (VESTNIK_NOTIFY__SMS_SERVICE) = "
+                f"{self.notify.sms_service!r} is not a name from sms_services "
+                f"({', '.join(names) or 'none configured'})"
             )
         problem = self.telegram_webhook_problem()
         if problem:
             raise ValueError(problem)
         if self.notify.mode == "live" and not self.webhook.secret:
             raise ValueError(
-                "notify.mode = 'live' needs webhook.secret (VESTNIK_WEBHOOK__SECRET), "
+                "notify.mode (VESTNIK_NOTIFY__MODE) = 'live' needs webhook.secret "
+                "(VESTNIK_WEBHOOK__SECRET), "
                 "the HMAC secret shared with the ERP"
             )
         if not self.admin.token:
@@ -286,12 +363,17 @@ class Settings(BaseSettings):
                 )
         return self
 
+    def telegram_webhook_url(self) -> str:
+        """Where Telegram posts updates in webhook mode: `http.public_url` + the path."""
+        return (self.http.public_url or "").rstrip("/") + self.telegram.webhook_route()
+
     def telegram_webhook_problem(self) -> str | None:
         """What keeps the bot's webhook mode from working, if anything. The webhook setup asks
         again: settings made by `model_copy` (tests) skip the validators."""
         if self.telegram.token and self.telegram.mode == "webhook" and not self.http.public_url:
             return (
-                "telegram.mode = 'webhook' needs http.public_url (VESTNIK_HTTP__PUBLIC_URL), "
+                "telegram.mode (VESTNIK_TELEGRAM__MODE) = 'webhook' needs http.public_url "
+                "(VESTNIK_HTTP__PUBLIC_URL), "
                 "the address Telegram posts updates to"
             )
         return None
@@ -299,11 +381,11 @@ class Settings(BaseSettings):
     def _exposure(self) -> str | None:
         """Why this process may be reached or act beyond the local machine, if it may."""
         if self.notify.mode == "live":
-            return "notify.mode = 'live'"
+            return "notify.mode (VESTNIK_NOTIFY__MODE) = 'live'"
         if self.http.public_url:
-            return "http.public_url"
+            return "http.public_url (VESTNIK_HTTP__PUBLIC_URL)"
         if not is_loopback_host(self.http.host):
-            return f"http.host = {self.http.host!r} (not loopback)"
+            return f"http.host (VESTNIK_HTTP__HOST) = {self.http.host!r} (not loopback)"
         return None
 
     @property
@@ -327,27 +409,23 @@ class Settings(BaseSettings):
                     tomllib.load(handle)
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        environment = dict(os.environ)
+        refused = check_environment(cls, environment).errors
+        if refused:
+            raise ConfigError("invalid configuration: " + "; ".join(refused))
         token = _config_file.set(path)
         try:
             return cls(**overrides)
         except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc, path)) from exc
+            raise ConfigError(describe_validation_error(exc, cls, path, environment)) from exc
+        except SettingsError as exc:
+            # pydantic-settings' own message spans lines and names only the section.
+            message = describe_json_variable(cls, environment)
+            raise ConfigError(message or str(exc).splitlines()[0]) from exc
         finally:
             _config_file.reset(token)
 
 
-def describe_validation_error(exc: ValidationError, path: Path | None) -> str:
-    """One readable line per problem: where it is and what is wrong."""
-    where = f" in {path}" if path else ""
-    problems = []
-    for error in exc.errors():
-        if not error["loc"]:
-            # A cross-section rule: its message names the settings and their variables.
-            problems.append(str(error["msg"]).removeprefix("Value error, "))
-            continue
-        location = ".".join(str(part) for part in error["loc"]) or "settings"
-        env_name = "VESTNIK_" + "__".join(
-            str(part).upper() for part in error["loc"] if isinstance(part, str)
-        )
-        problems.append(f"{location} (env {env_name}): {error['msg']}")
-    return f"invalid configuration{where}: " + "; ".join(problems)
+def environment_warnings() -> list[str]:
+    """One line per `VESTNIK_` variable no setting reads, with the name likely meant."""
+    return check_environment(Settings, dict(os.environ)).warnings

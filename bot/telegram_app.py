@@ -33,8 +33,7 @@ from pydantic import ValidationError
 
 from bot.keys import BOT, TELEGRAM
 from bot.logs import update_log_middleware
-from bot.settings import ConfigError, Settings, TelegramSettings
-from bot.telegram import webhook_secret
+from bot.settings import ConfigError, Settings
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.conversation.chat_relay import ChatRelay
 from dispatch.credentials import same_secret
@@ -49,7 +48,6 @@ from handlers.common.keys import (
     SMS_PROVIDERS,
     STATUS_CHANGES,
 )
-from handlers.http import telegram_link
 from handlers.telegram import chat as bot_chat
 from handlers.telegram import client as bot_client
 from handlers.telegram import manager as bot_manager
@@ -61,11 +59,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 POLLING_TIMEOUT_SECONDS = 25
 DRAIN_SECONDS = 5.0
 RESTART_DELAYS = (1.0, 2.0, 5.0, 15.0, 60.0)
-
-
-def webhook_url(settings: Settings) -> str:
-    base = (settings.http.public_url or "").rstrip("/")
-    return base + webhook_url_path(settings.telegram)
 
 
 def build_dispatcher(*, prune_after: timedelta | None) -> tuple[Dispatcher, InFlight]:
@@ -131,8 +124,9 @@ class WebhookHandler(BaseRequestHandler):
 class TelegramBot:
     """The bot's lifecycle within one app."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, poll: bool = True) -> None:
         self._settings = settings
+        self._poll_updates = poll
         keep = timedelta(days=settings.scheduler.telegram_updates_keep_days)
         # The scheduler's retention job prunes handled update ids; without it, do it here.
         self.dispatcher, self._in_flight = build_dispatcher(
@@ -174,7 +168,7 @@ class TelegramBot:
         app[BOT_USERNAME] = username
         if self._settings.telegram.mode == "webhook":
             await self._set_webhook(bot)
-        else:
+        elif self._poll_updates:
             self._polling = asyncio.create_task(self._poll(bot), name="telegram-polling")
         try:
             yield
@@ -187,11 +181,11 @@ class TelegramBot:
             self.bot = None
 
     async def _set_webhook(self, bot: Bot) -> None:
-        url = webhook_url(self._settings)
+        url = self._settings.telegram_webhook_url()
         try:
             await bot.set_webhook(
                 url=url,
-                secret_token=webhook_secret(self._settings.telegram),
+                secret_token=self._settings.telegram.secret_token(),
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
             )
         except Exception as exc:
@@ -235,28 +229,23 @@ class TelegramBot:
             await task
 
 
-def setup_telegram(app: web.Application, settings: Settings) -> None:
+def setup_telegram(app: web.Application, settings: Settings, *, poll: bool = True) -> None:
     """Add the bot's lifecycle (and webhook route) to `app`; nothing without a token.
 
-    The deep-link endpoints are always served (409 without a bot).
+    Called through `bot.telegram.setup_bot`, so that only a process with a bot imports this
+    module and aiogram.
     """
-    app.add_routes(telegram_link.routes)
     telegram = settings.telegram
     if not telegram.token:
         return
-    runtime = TelegramBot(settings)
+    runtime = TelegramBot(settings, poll=poll)
     app[TELEGRAM] = runtime
     if telegram.mode == "webhook":
         problem = settings.telegram_webhook_problem()
         if problem:
             raise ConfigError(problem)
         # The secret's characters are the settings' rule (`TelegramSecret`); a derived one is hex.
-        handler = WebhookHandler(runtime.dispatcher, runtime, webhook_secret(telegram))
-        handler.register(app, path=webhook_url_path(telegram))
+        handler = WebhookHandler(runtime.dispatcher, runtime, telegram.secret_token())
+        handler.register(app, path=telegram.webhook_route())
         setup_application(app, runtime.dispatcher)
     app.cleanup_ctx.append(runtime.lifecycle)
-
-
-def webhook_url_path(telegram: TelegramSettings) -> str:
-    path = telegram.webhook_path
-    return path if path.startswith("/") else "/" + path

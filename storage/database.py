@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -71,6 +72,22 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _postgresql_setup(engine: AsyncEngine) -> None:
+    """Hand out no connection the server has closed (a restart, an idle timeout).
+
+    asyncpg notices the server closing a connection as soon as the event loop reads the
+    socket, idle in the pool or not, so a look at its state replaces the pool's pre-ping:
+    that was a `SELECT 1` round trip before every transaction, ~14 % of the outcome
+    writer's time under load (bench/dispatch.py). Raising DisconnectionError makes the pool
+    drop the connection and check out another (SQLAlchemy's documented checkout hook).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the server closed this connection")
+
+
 def create_database(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
     """Build the engine for `url`; nothing connects until first use."""
     parsed = make_url(url)
@@ -85,12 +102,12 @@ def create_database(url: str, *, pool_size: int = 10, echo: bool = False) -> Dat
         kwargs.update(
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
             pool_recycle=1800,
             pool_timeout=10,
             connect_args={"timeout": 5, "command_timeout": 30},
         )
         engine = create_async_engine(url, **kwargs)
+        _postgresql_setup(engine)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     return Database(engine=engine, sessions=sessions)
 
@@ -108,16 +125,23 @@ _ASYNCPG_UNAVAILABLE = frozenset(
 )
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: SQLAlchemy's `orig`, then each `__cause__`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = getattr(current, "orig", None) or current.__cause__
+
+
 def is_unavailable_error(exc: BaseException) -> bool:
     """True when `exc` means the database cannot be reached (answer 503, not 500).
 
     Looks through SQLAlchemy's wrapping: while PostgreSQL starts up, asyncpg's
     CannotConnectNowError arrives inside a plain DBAPIError.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _causes(exc):
         if isinstance(current, (OperationalError, InterfaceError)):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
@@ -126,12 +150,53 @@ def is_unavailable_error(exc: BaseException) -> bool:
             return True
         if type(current).__name__ in _ASYNCPG_UNAVAILABLE:
             return True
-        current = getattr(current, "orig", None) or current.__cause__
     return False
 
 
 def describe_db_error(exc: BaseException) -> str:
-    """One line about a database error, without SQL text or parameters."""
-    original = getattr(exc, "orig", None) or exc
+    """One line about a database error, without SQL text or parameters.
+
+    Names the driver's own exception (asyncpg's `InvalidCatalogNameError`), not the generic
+    class SQLAlchemy's adapter wraps it in.
+    """
+    *_, original = _causes(exc)
     text = str(original).strip().splitlines()[0] if str(original).strip() else ""
     return f"{type(original).__name__}: {text}" if text else type(original).__name__
+
+
+def safe_url(url: str) -> str:
+    """`url` fit for a message or a log line: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# asyncpg's answers when the server is there but the URL names a database or role it does
+# not have, or the wrong password: the URL needs fixing, waiting will not help.
+_ASYNCPG_WRONG_URL = frozenset(
+    {
+        "InvalidCatalogNameError",
+        "InvalidAuthorizationSpecificationError",
+        "InvalidPasswordError",
+    }
+)
+
+
+def missing_sqlite_folder(url: str) -> Path | None:
+    """The folder of the SQLite file `url` names, when that folder does not exist."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    folder = Path(parsed.database).parent
+    return None if folder.is_dir() else folder
+
+
+def wrong_url_reason(url: str, exc: BaseException) -> str | None:
+    """Why `url` itself is wrong, when `exc` (raised while connecting) says so: a database
+    or role the server does not have, or an SQLite file in a folder that does not exist."""
+    folder = missing_sqlite_folder(url)
+    if folder is not None:
+        return f"the folder {folder} of the SQLite file does not exist"
+    for current in _causes(exc):
+        if type(current).__name__ in _ASYNCPG_WRONG_URL:
+            text = str(current).strip()
+            return text.splitlines()[0] if text else type(current).__name__
+    return None

@@ -339,3 +339,34 @@ async def close_prompts(session: AsyncSession, notification_id: int, now: dateti
         .where(_prompts.c.notification_id == notification_id, _prompts.c.answered_at.is_(None))
         .values(answered_at=now)
     )
+
+
+async def telegram_message_notifications(
+    session: AsyncSession, messages: Collection[tuple[int, int]], *, since: datetime
+) -> dict[tuple[int, int], int]:
+    """The notification each Telegram message (chat id, message id) sent since `since` is
+    about: a manager's prompt, or the message that delivered it. The journal keeps the
+    delivering message's id but not its chat, so that half needs message ids unique across
+    chats, which the sandbox's fake Telegram gives (`vestnik serve --sandbox`)."""
+    message_ids = sorted({message_id for _, message_id in messages})
+    if not message_ids:
+        return {}
+    delivered = await session.execute(
+        select(_notifications.c.telegram_message_id, _notifications.c.id).where(
+            _notifications.c.telegram_message_id.in_(message_ids),
+            _notifications.c.sent_at >= since,
+        )
+    )
+    by_message = {row.telegram_message_id: row.id for row in delivered}
+    prompted = await session.execute(
+        select(_prompts.c.chat_id, _prompts.c.message_id, _prompts.c.notification_id).where(
+            _prompts.c.message_id.in_(message_ids), _prompts.c.created_at >= since
+        )
+    )
+    by_prompt = {(row.chat_id, row.message_id): row.notification_id for row in prompted}
+    found: dict[tuple[int, int], int] = {}
+    for chat_id, message_id in messages:
+        notification_id = by_prompt.get((chat_id, message_id), by_message.get(message_id))
+        if notification_id is not None:
+            found[(chat_id, message_id)] = notification_id
+    return found

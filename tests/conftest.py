@@ -254,6 +254,22 @@ async def service(database_url: str) -> AsyncIterator[Service]:
 
 
 @pytest.fixture
+async def sms_service(database_url: str, sms_gateway: FakeHttpGateway) -> AsyncIterator[Service]:
+    """Test mode with an SMS provider: the test SMS really goes to the fake gateway."""
+    gateway = {
+        "name": "main",
+        "kind": "http",
+        "base_url": sms_gateway.base_url,
+        "token": sms_gateway.token,
+    }
+    running = await start_service(make_settings(database_url, sms_services=[gateway]))
+    try:
+        yield running
+    finally:
+        await running.client.close()
+
+
+@pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegram]:
     """A loopback Telegram Bot API server."""
     async with FakeTelegram() as fake:

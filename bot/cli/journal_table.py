@@ -7,6 +7,7 @@ import shutil
 
 from sqlalchemy.exc import DBAPIError
 
+from bot.cli.db_file import require_database_file
 from bot.cli.errors import CliError
 from bot.settings import Settings
 from dispatch.phones import mask_phone
@@ -17,15 +18,26 @@ from storage.models import Notification
 COLUMNS = ("id", "created (UTC)", "type", "to", "channel", "status", "segs", "text / reason")
 
 
+def _recipient(note: Notification) -> str:
+    """Who the row is for: the client's id, `mgr <id>`, or `admin` for a test SMS (which has
+    neither a client nor a manager)."""
+    if note.recipient == "client":
+        return note.client_id or "client"
+    if note.recipient == "manager":
+        # The skipped row of a client with no (known) responsible manager has no id.
+        return f"mgr {note.manager_id or '-'}"
+    return note.recipient
+
+
 def _row(note: Notification) -> tuple[str, ...]:
-    who = note.client_id if note.recipient == "client" else f"mgr {note.manager_id}"
+    who = _recipient(note)
     detail = note.text if note.status in {"test", "pending", "sent", "delivered"} else None
     detail = (detail or note.reason or note.text or "").replace("\n", " ")
     return (
         str(note.id),
         note.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         note.event_type,
-        f"{who} {mask_phone(note.phone)}" if note.phone else str(who),
+        f"{who} {mask_phone(note.phone)}" if note.phone else who,
         note.channel or "-",
         note.status,
         str(note.segments or "-"),
@@ -47,6 +59,8 @@ def format_table(rows: list[tuple[str, ...]], width: int) -> str:
 
 
 def print_journal(settings: Settings, *, status: str | None, limit: int) -> None:
+    require_database_file(settings.database.url)
+
     async def load() -> list[Notification]:
         db = create_database(settings.database.url)
         try:

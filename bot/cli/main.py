@@ -16,17 +16,19 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
 from bot.cli.errors import EXIT_USAGE, CliError
-from bot.settings import ConfigError, Settings
+from bot.settings import ConfigError, Settings, environment_warnings
 from dispatch.ops.job_names import JobName
 
 logger = logging.getLogger("vestnik")
 
 # Plain strings: argparse shows the choices with repr() in its errors.
 JOB_NAMES = tuple(name.value for name in JobName)
+CONFIG_HELP = "TOML config file (default ./vestnik.toml when present)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,34 +56,66 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Configuration: a TOML file (--config, default ./vestnik.toml when present) "
-            "overridden by VESTNIK_<SECTION>__<KEY> environment variables."
+            "overridden by VESTNIK_<SECTION>__<KEY> environment variables. --config may "
+            "come before or after the command; given in both places, the one after the "
+            "command wins. `vestnik COMMAND --help` tells more about each command."
         ),
     )
-    parser.add_argument(
-        "--config", type=Path, metavar="PATH", help="TOML config file (default ./vestnik.toml)"
-    )
+    parser.add_argument("--version", action="version", version=f"vestnik {_version()}")
+    parser.add_argument("--config", type=Path, metavar="PATH", help=CONFIG_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = commands.add_parser(
-        "serve", help="run the HTTP server, workers, bot and scheduler in one process"
+        "serve",
+        help="run the HTTP server, workers, bot and scheduler in one process",
+        description="Run everything in one process: the HTTP server (ERP webhook, admin API, "
+        "Telegram webhook when enabled), the delivery workers, the Telegram bot when a token "
+        "is set, and the scheduler. The database schema is upgraded first (unless "
+        "--no-migrate). Ctrl-C or SIGTERM stops it gracefully.",
     )
     serve.add_argument("--host", help="listen address (overrides http.host)")
     serve.add_argument("--port", type=int, help="listen port (overrides http.port)")
     serve.add_argument(
         "--no-migrate", action="store_true", help="do not upgrade the database schema at start"
     )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="server processes sharing the port (overrides http.processes, default 1; "
+        "more than 1 needs PostgreSQL)",
+    )
+    serve.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="live mode against built-in loopback fakes of Telegram and an SMS gateway "
+        "(nothing leaves this machine); see /sandbox/",
+    )
 
-    commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Bring the database schema (database.url) up to date, as `serve` does at "
+        "start, and print the revision before and after.",
+    )
 
     send = commands.add_parser(
-        "send-event", help="sign an event JSON file and post it to a running server"
+        "send-event",
+        help="sign an event JSON file and post it to a running server",
+        description="Sign an event JSON file with webhook.secret, as the ERP would, post it to "
+        "a running `vestnik serve` (POST /api/v1/events), and print the answer.",
     )
     send.add_argument("file", type=Path, metavar="FILE.json", help="the event body")
     send.add_argument(
         "--url", help="the server's base URL (default http://<http.host>:<http.port>)"
     )
 
-    journal = commands.add_parser("journal", help="print the notification journal as a table")
+    journal = commands.add_parser(
+        "journal",
+        help="print the notification journal as a table",
+        description="Print the latest notifications from the database as a table: the "
+        "recipient, channel, status and text (phone numbers masked).",
+    )
     journal.add_argument("--status", choices=ALL_STATUSES, help="only this status")
     journal.add_argument(
         "--limit", type=_positive_int, default=20, help="how many rows (default 20)"
@@ -90,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config",
         help="validate the configuration and try the database, SMTP, Telegram and SMS services",
+        description="Validate the configuration, then try what it names: the database and its "
+        "schema, SMTP, the Telegram token and each SMS service. One line per check; exit 1 "
+        "when one fails.",
     )
 
     run_job = commands.add_parser(
@@ -108,24 +145,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", help="the server's base URL (default http://<http.host>:<http.port>)"
     )
 
-    balance = commands.add_parser("balance", help="print the SMS balance of the provider")
+    balance = commands.add_parser(
+        "balance",
+        help="print the SMS balance of the provider",
+        description="Ask the SMS provider for the account's balance and print it, with the "
+        "low-balance threshold (notify.low_balance_threshold).",
+    )
     balance.add_argument(
         "--service", help="a name from [[sms_services]] (default: the one in use)"
     )
 
-    test_sms = commands.add_parser("test-sms", help="send the test SMS (it costs one SMS)")
+    test_sms = commands.add_parser(
+        "test-sms",
+        help="send the test SMS (it costs one SMS)",
+        description="Send the test SMS to PHONE through the SMS service in use (or --service) "
+        "and journal it. It costs one SMS; test_sms limits how many a day.",
+    )
     test_sms.add_argument("phone", metavar="PHONE", help="e.g. +79161234567")
     test_sms.add_argument(
         "--service", help="a name from [[sms_services]] (default: the one in use)"
     )
+    for command in commands.choices.values():
+        # Unset unless given after the command, so that it does not hide the one before it.
+        command.add_argument(
+            "--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP
+        )
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("vestnik")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def _load_settings(args: argparse.Namespace) -> Settings:
     try:
-        return Settings.load(args.config)
+        settings = Settings.load(args.config)
     except ConfigError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+    for warning in environment_warnings():
+        print(f"vestnik: warning: {warning}", file=sys.stderr)
+    return settings
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -137,9 +199,11 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    settings = _load_settings(args)
+    # After the settings: a mistake in them is told before the app is imported.
+    from bot.cli.database_errors import check_database_url
     from bot.cli.serve import run_server
 
-    settings = _load_settings(args)
     overrides: dict[str, Any] = {}
     if args.host:
         overrides["host"] = args.host
@@ -147,15 +211,41 @@ def cmd_serve(args: argparse.Namespace) -> None:
         overrides["port"] = args.port
     if overrides:
         settings = settings.model_copy(update={"http": settings.http.model_copy(update=overrides)})
+    processes = args.workers or settings.http.processes
+    if processes > 1:
+        from bot.cli.workers import check_workers
+
+        check_workers(settings, processes, sandbox=args.sandbox)
+    sandbox = None
+    if args.sandbox:
+        from bot.sandbox.wiring import Sandbox
+
+        sandbox = Sandbox()
+        try:
+            settings = sandbox.settings_for(settings)
+        except ConfigError as exc:
+            sandbox.close()
+            raise CliError(str(exc), EXIT_USAGE) from None
+    check_database_url(settings.database.url)
+    if processes > 1:
+        from bot.cli.workers import run_workers
+
+        _configure_logging(settings)
+        run_workers(
+            settings, count=processes, config_file=args.config, migrate=not args.no_migrate
+        )
+        return
     _configure_logging(settings)
-    run_server(settings, config_file=args.config, migrate=not args.no_migrate)
+    run_server(settings, config_file=args.config, migrate=not args.no_migrate, sandbox=sandbox)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
+    from bot.cli.database_errors import check_database_url, database_error
     from storage import migrate
-    from storage.database import create_database, describe_db_error, is_unavailable_error
+    from storage.database import create_database
 
     settings = _load_settings(args)
+    check_database_url(settings.database.url)
     _configure_logging(settings)
 
     async def run() -> tuple[str | None, str | None]:
@@ -168,10 +258,9 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     try:
         before, after = asyncio.run(run())
     except Exception as exc:
-        if is_unavailable_error(exc):
-            raise CliError(
-                f"cannot reach the database {_safe_url(settings)}: {describe_db_error(exc)}"
-            ) from None
+        problem = database_error(settings.database.url, exc)
+        if problem is not None:
+            raise problem from None
         raise
     if before == after:
         print(f"database schema is up to date (revision {after})")
@@ -236,10 +325,11 @@ def cmd_test_sms(args: argparse.Namespace) -> None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
+    settings = _load_settings(args)
+    # After the settings: a mistake in them is told before the checks' libraries load.
     from bot.cli.check_config import print_checks
     from bot.logs import configure_logging, secrets_from_settings
 
-    settings = _load_settings(args)
     # The check lines are the output; only library warnings and errors go to stderr.
     configure_logging("WARNING", settings.log.format, secrets=secrets_from_settings(settings))
     if print_checks(settings, args.config) != 0:
@@ -256,12 +346,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "check-config": cmd_check_config,
     "run-job": cmd_run_job,
 }
-
-
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.database.url).render_as_string(hide_password=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

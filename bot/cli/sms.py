@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from bot.cli.db_file import missing_sqlite_file, require_database_file
 from bot.cli.errors import EXIT_USAGE, CliError
 from bot.settings import Settings
 from dispatch.config import NotifySettings
@@ -80,11 +79,8 @@ def print_balance(settings: Settings, service: str | None) -> None:
 def _existing_database(settings: Settings) -> Database | None:
     """The configured database, unless it is a SQLite file that does not exist (opening it
     would create an empty one)."""
-    url = make_url(settings.database.url)
-    if url.get_backend_name() == "sqlite":
-        path = url.database or ""
-        if not path or path == ":memory:" or not Path(path).is_file():
-            return None
+    if missing_sqlite_file(settings.database.url) is not None:
+        return None
     return create_database(settings.database.url)
 
 
@@ -114,6 +110,8 @@ def run_test_sms(settings: Settings, phone: str, service: str | None) -> None:
         normalised = normalise_phone(phone)
     except InvalidPhone as exc:
         raise CliError(f"{exc} (example: +79161234567)", EXIT_USAGE) from None
+    # The test SMS is journaled: without the database it would be sent and then fail.
+    require_database_file(settings.database.url)
 
     async def send(provider: SmsProvider) -> str:
         db = create_database(settings.database.url)

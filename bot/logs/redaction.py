@@ -25,7 +25,6 @@ from sqlalchemy.engine import make_url
 
 from bot.logs.context import current_log_context
 from bot.settings import Settings
-from bot.telegram import webhook_secret
 from dispatch.phones import mask_phone
 
 REDACTED = "***"
@@ -179,5 +178,5 @@ def secrets_from_settings(settings: Settings) -> list[str]:
     if settings.telegram.token and not settings.telegram.webhook_secret:
         # The derived secret is a nicety; it never fails the logging setup.
         with contextlib.suppress(Exception):
-            values.append(webhook_secret(settings.telegram))
+            values.append(settings.telegram.secret_token())
     return [value for value in values if value]

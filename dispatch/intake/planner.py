@@ -124,8 +124,12 @@ def plan_one(
     sms_available: bool,
     now: datetime,
 ) -> PlannedNotification:
-    """One notification for one recipient, in the status its settings and the mode give."""
-    route = choose_route(notify, recipient, sms_available=sms_available or mode == "test")
+    """One notification for one recipient, in the status its settings and the mode give.
+
+    Test mode takes the route live mode would take, and says so when there is none: the
+    row stays `test` with its text and segments, but without a channel it could not use.
+    """
+    route = choose_route(notify, recipient, sms_available=sms_available)
     text, error = _render(render)
     figures = segment_text(text) if text is not None else None
 
@@ -150,14 +154,15 @@ def plan_one(
     if error is not None:
         return make(Status.FAILED, error)
     if mode == "test":
+        would = route.reason if route.channel else f"would be skipped: {route.reason}"
         if opted_out:
             return make(
                 Status.TEST,
-                f"client opted out of this notification (would be not_sent); {route.reason}",
+                f"client opted out of this notification (would be not_sent); {would}",
             )
         if confirm:
-            return make(Status.TEST, f"would await confirmation; {route.reason}")
-        return make(Status.TEST, route.reason)
+            return make(Status.TEST, f"would await confirmation; {would}")
+        return make(Status.TEST, would)
     if opted_out:
         return make(
             Status.NOT_SENT,

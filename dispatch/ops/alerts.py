@@ -14,17 +14,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram import Bot
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.delivery.channels.outcome import OutcomeKind
-from dispatch.delivery.channels.telegram import TelegramChannel
 from dispatch.render.renderer import Renderer
 from storage import directory
 from storage.database import Database
 from storage.ops import alerts
+
+if TYPE_CHECKING:
+    # Typing only: the channel's module imports aiogram, which a process without a bot skips.
+    from dispatch.delivery.channels.telegram import TelegramChannel
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +98,12 @@ def unreadable_context(
 class AlertSender:
     """Renders alerts and delivers them: e-mail through the outbox, Telegram directly."""
 
-    def __init__(self, *, db: Database, renderer: Renderer, bot: Bot | None) -> None:
+    def __init__(
+        self, *, db: Database, renderer: Renderer, telegram: TelegramChannel | None
+    ) -> None:
         self._db = db
         self._renderer = renderer
-        self._telegram = TelegramChannel(bot) if bot is not None else None
+        self._telegram = telegram
 
     def render(self, kind: str, provider: str, context: dict[str, Any]) -> Alert:
         subject_template, body_template = EMAIL_TEMPLATES[kind]

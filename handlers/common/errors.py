@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from handlers.common.answers import json_response
 from storage.database import is_unavailable_error
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, details: Sequence[Any] = ()
 ) -> web.Response:
-    return web.json_response(
+    return json_response(
         {"error": {"code": code, "message": message, "details": list(details)}}, status=status
     )
 

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.config import EventTypeOverride, EventTypeSettings
 from dispatch.render.renderer import Renderer
-from handlers.common.answers import Answer
+from handlers.common.answers import Answer, json_response
 from handlers.common.auth import ADMIN_ACTOR, admin_only
 from handlers.common.errors import ApiError, validation_error
 from handlers.common.keys import DB, RENDERER, RUNTIME_CONFIG
@@ -56,7 +56,7 @@ class EventType(EventTypeSettings):
         )
 
     def response(self) -> web.Response:
-        return web.json_response(self.model_dump(mode="json"))
+        return json_response(self.model_dump(mode="json"))
 
 
 class EventTypeList(Answer):

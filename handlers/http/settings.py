@@ -15,7 +15,7 @@ from pydantic import ConfigDict, PlainSerializer, ValidationError
 
 from dispatch.config import NotifySettings, SmsKind, SmsServiceConfig
 from dispatch.runtime_config import SettingsRejected
-from handlers.common.answers import Answer
+from handlers.common.answers import Answer, json_response
 from handlers.common.auth import ADMIN_ACTOR, admin_only
 from handlers.common.errors import ApiError, validation_error
 from handlers.common.keys import DB, RUNTIME_CONFIG, SMS_SERVICES
@@ -63,7 +63,7 @@ class Settings(NotifySettings):
         )
 
     def response(self) -> web.Response:
-        return web.json_response(self.model_dump(mode="json"))
+        return json_response(self.model_dump(mode="json"))
 
 
 @routes.get("/api/v1/settings")

@@ -39,6 +39,11 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 
+# The request decoding and the error type are the sandbox's fake Bot API's (one reading of
+# the wire format for both fakes).
+from bot.sandbox.telegram_api import BotApiError as _ApiError
+from bot.sandbox.telegram_api import decode_value, read_params
+
 JSON = dict[str, Any]
 
 DEFAULT_TOKEN = "123456789:AAF4k3-T0k3n_for_Vestnik_tests_only00"
@@ -79,31 +84,6 @@ _PROXY_HTML = (
     "</body>\r\n</html>\r\n"
 )
 
-# Parameters whose value is a plain string in the Bot API; every other form field is
-# JSON-encoded by clients (numbers, booleans, objects, arrays) and decoded here.
-_STRING_FIELDS = frozenset(
-    {
-        "text",
-        "caption",
-        "parse_mode",
-        "caption_parse_mode",
-        "url",
-        "secret_token",
-        "callback_query_id",
-        "inline_message_id",
-        "action",
-        "language_code",
-        "description",
-        "short_description",
-        "name",
-        "ip_address",
-        "file_id",
-        "business_connection_id",
-        "message_effect_id",
-        "emoji",
-    }
-)
-
 # Methods that put a message into a chat: counted by the rate limits.
 _MESSAGE_METHODS = frozenset({"sendmessage", "copymessage", "forwardmessage"})
 # Besides every send*, the methods refused with 403 when the user blocked the bot.
@@ -127,16 +107,6 @@ _BUTTON_ACTIONS = (
     "pay",
 )
 _TEXT_LIMIT = 4096
-
-
-class _ApiError(Exception):
-    """A Bot API error reply, raised inside the fake's method handlers."""
-
-    def __init__(self, status: int, description: str, parameters: JSON | None = None) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.parameters = parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,15 +225,6 @@ class LoopbackSession(AiohttpSession):
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
-
-
-def _decode_value(name: str, value: Any) -> Any:
-    if name in _STRING_FIELDS or not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 def _chat_id(value: Any) -> int:
@@ -794,7 +755,7 @@ class FakeTelegram:
                 method = fields.pop("method", None)
                 if method is None:
                     return WebhookDelivery(response.status, "")
-                params = {key: _decode_value(key, value) for key, value in fields.items()}
+                params = {key: decode_value(key, value) for key, value in fields.items()}
                 reply = await self._call(method, params)
                 return WebhookDelivery(response.status, "", method, reply.body)
             return WebhookDelivery(response.status, await response.text())
@@ -810,7 +771,7 @@ class FakeTelegram:
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
         try:
-            params = await self._read_params(request)
+            params = await read_params(request)
         except _ApiError as exc:
             return _Reply.error(exc.status, exc.description).response()
         if await self._pause(self.latency):
@@ -833,30 +794,6 @@ class FakeTelegram:
         return web.json_response(
             {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
         )
-
-    @staticmethod
-    async def _read_params(request: web.Request) -> JSON:
-        raw: dict[str, Any] = dict(request.query)
-        if request.method == "POST" and request.body_exists:
-            if request.content_type == "application/json":
-                try:
-                    body = await request.json()
-                except ValueError:
-                    raise _ApiError(400, "Bad Request: can't parse JSON request") from None
-                if not isinstance(body, dict):
-                    raise _ApiError(400, "Bad Request: JSON object expected")
-                raw.update(body)
-            else:
-                form = await request.post()
-                for key, value in form.items():
-                    if isinstance(value, web.FileField):
-                        raw[key] = value.file.read()
-                    elif isinstance(value, bytes | bytearray):
-                        # aiohttp hands over non-text/* parts (application/json) as bytes.
-                        raw[key] = bytes(value).decode()
-                    else:
-                        raw[key] = value
-        return {key: _decode_value(key, value) for key, value in raw.items()}
 
     async def _call(self, method: str, params: JSON) -> _Reply:
         """Run one authorised method call through injection, blocking, limits, the handler."""

@@ -135,22 +135,6 @@ async def test_proxy_headers_drop_the_loopback_trust_of_unsigned_events(
 # --------------------------------------------------------------------------- finding 3
 
 
-@pytest.fixture
-async def sms_service(database_url: str, sms_gateway: FakeHttpGateway) -> AsyncIterator[Service]:
-    """Test mode with an SMS provider: the test SMS really goes to the fake gateway."""
-    gateway = {
-        "name": "main",
-        "kind": "http",
-        "base_url": sms_gateway.base_url,
-        "token": sms_gateway.token,
-    }
-    running = await start_service(make_settings(database_url, sms_services=[gateway]))
-    try:
-        yield running
-    finally:
-        await running.client.close()
-
-
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",

@@ -93,10 +93,23 @@ def test_service_sms_ignores_telegram_links() -> None:
 
 
 def test_test_mode_renders_with_status_test_and_the_would_be_route() -> None:
-    [note] = plan(mode="test", client=UNSUBSCRIBED, sms=False)
+    [note] = plan(mode="test", client=UNSUBSCRIBED)
     assert (note.status, note.channel) == ("test", "sms")
     assert note.next_attempt_at is None
     assert note.text == "Заказ ЗК-1 готов к выдаче"
+
+
+def test_test_mode_says_when_live_mode_would_skip_and_still_counts_the_segments() -> None:
+    [note] = plan(mode="test", client=UNSUBSCRIBED, sms=False)
+    assert (note.status, note.channel) == ("test", None)
+    assert (note.reason or "").startswith("would be skipped: ")
+    assert "no SMS service" in (note.reason or "")
+    assert (note.text, note.encoding, note.segments) == ("Заказ ЗК-1 готов к выдаче", "ucs2", 1)
+
+    [note] = plan(mode="test", client=UNSUBSCRIBED, notify=NotifySettings(reserve="none"))
+    assert (note.status, note.channel) == ("test", None)
+    reason = "would be skipped: client is not subscribed to the bot; the reserve route is off"
+    assert note.reason == reason
 
 
 def test_confirm_before_send_awaits_confirmation_for_the_client_only() -> None:

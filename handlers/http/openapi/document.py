@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from handlers.common.answers import json_response
 from handlers.http.openapi.components import components, ref, schema_name, schemas
 from handlers.http.openapi.spec import JSON, Body, Route, Schema
 from handlers.http.openapi.table import ROUTES
@@ -149,4 +150,4 @@ def document() -> dict[str, Any]:
 @routes.get("/api/v1/openapi.json")
 async def openapi_json(_request: web.Request) -> web.Response:
     """Serve the document; it holds no data, so it needs no token."""
-    return web.json_response(document())
+    return json_response(document())
