@@ -13,13 +13,14 @@ from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.keys import BOT, DELIVERY, SETTINGS, TELEGRAM_CHANNEL, WORKERS
-from bot.logs import request_id_middleware
+from bot.logs import redact_also, request_id_middleware
 from bot.scheduler import setup_scheduler
 from bot.settings import Settings
 from bot.telegram import create_bot, create_channel, setup_bot
-from dispatch.delivery.channels.sms.registry import build_provider
+from dispatch.delivery.channels.sms.live import LiveProviders
 from dispatch.delivery.retry import RetryPolicy
 from dispatch.delivery.service import ChannelLimits, DeliveryService
 from dispatch.delivery.wakeup import Wakeup
@@ -28,7 +29,9 @@ from dispatch.intake.ingest import EventIngestor
 from dispatch.journal.service import JournalActions
 from dispatch.journal.status_changes import StatusChanges
 from dispatch.ops.metrics import Metrics
+from dispatch.render.library import StoredTemplates
 from dispatch.render.renderer import Renderer
+from dispatch.render.versions import TemplateLibrary
 from dispatch.runtime_config import RuntimeConfig
 from handlers.common.context import HttpContext
 from handlers.common.errors import error_middleware
@@ -42,11 +45,13 @@ from handlers.common.keys import (
     RENDERER,
     RUNTIME_CONFIG,
     SMS_PROVIDERS,
-    SMS_SERVICES,
     STATUS_CHANGES,
+    TEMPLATE_LIBRARY,
     TEST_SMS_LIMITS,
     WAKEUP,
 )
+from handlers.desk.config import DeskConfig
+from handlers.desk.setup import setup_desk
 from handlers.http import (
     clients,
     erp,
@@ -60,11 +65,13 @@ from handlers.http import (
     previews,
     receipts,
     sms_admin,
+    sms_services,
     telegram_link,
 )
 from handlers.http import settings as settings_views
 from storage import migrate
 from storage.database import create_database
+from storage.errors import StorageError
 from storage.listen import Listener
 
 logger = logging.getLogger(__name__)
@@ -93,7 +100,6 @@ def create_app(
     allowed_hosts, origin_hosts = edge_hosts(
         settings.http.host, settings.http.public_url, settings.http.allowed_hosts
     )
-    app[SMS_SERVICES] = tuple(settings.sms_services)
     app[TEST_SMS_LIMITS] = settings.test_sms
     app[HTTP_CONTEXT] = HttpContext(
         webhook_secret=settings.webhook.secret,
@@ -106,14 +112,18 @@ def create_app(
         allowed_hosts=allowed_hosts,
         origin_hosts=origin_hosts,
     )
-    renderer = Renderer()
+    renderer = Renderer(override_dir=settings.templates.folder)
     app[RENDERER] = renderer
+    stored_templates = StoredTemplates()
     app[RUNTIME_CONFIG] = RuntimeConfig(
         notify=settings.notify,
         event_types=settings.event_types,
-        sms_service_names=[service.name for service in settings.sms_services],
+        sms_services=settings.sms_services,
+        # The file's rates come shared out among `serve --workers` processes already.
+        rate_share=1 / settings.http.processes,
         has_webhook_secret=bool(settings.webhook.secret),
     )
+    app[RUNTIME_CONFIG].on_secrets(redact_also)
 
     app[METRICS] = Metrics()
     app[STATUS_CHANGES] = StatusChanges()
@@ -138,6 +148,10 @@ def create_app(
             # SQLite has one connection and one writer.
             flushers=1 if db.dialect == "sqlite" else settings.database.ingest_flushers,
             summary_seconds=settings.log.ingest_summary_seconds,
+            templates=stored_templates,
+        )
+        app[TEMPLATE_LIBRARY] = TemplateLibrary(
+            db=db, config=app[RUNTIME_CONFIG], renderer=renderer, stored=stored_templates
         )
         app[JOURNAL_ACTIONS] = JournalActions(
             db=db, config=app[RUNTIME_CONFIG], status_changes=app[STATUS_CHANGES], wake=wakeup
@@ -150,15 +164,20 @@ def create_app(
     async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
         """HTTP clients of the SMS providers and the Telegram bot."""
         async with aiohttp.ClientSession() as http:
-            app[SMS_PROVIDERS] = {
-                service.name: build_provider(service, http) for service in settings.sms_services
-            }
+            providers = LiveProviders(http, app[RUNTIME_CONFIG], settings.sms_services)
+            try:
+                await providers.refresh(app[DB])
+            except (StorageError, SQLAlchemyError, OSError) as exc:
+                # The file's services until the database answers (the workers retry it).
+                logger.warning("SMS services stored in the database not read yet: %s", exc)
+            app[SMS_PROVIDERS] = providers
             bot = create_bot(settings.telegram)
             app[BOT] = bot
             app[TELEGRAM_CHANNEL] = create_channel(bot)
             try:
                 yield
             finally:
+                providers.close()
                 if bot is not None:
                     await bot.session.close()
 
@@ -183,6 +202,7 @@ def create_app(
                 cap_seconds=delivery_settings.retry_cap_seconds,
             ),
             metrics=app[METRICS],
+            summary_seconds=settings.log.ingest_summary_seconds,
         )
         app[DELIVERY] = delivery
         workers = [
@@ -239,7 +259,23 @@ def create_app(
     app.add_routes(jobs.routes)
     app.add_routes(receipts.routes)
     app.add_routes(sms_admin.routes)
+    app.add_routes(sms_services.routes)
     # The deep-link endpoints are served with or without a bot (409 without one).
     app.add_routes(telegram_link.routes)
     app.add_routes(openapi.routes)
+    setup_desk(
+        app,
+        DeskConfig.build(
+            secret=settings.desk.secret,
+            admin_token=settings.admin.token,
+            telegram_token=settings.telegram.token,
+            public_url=settings.http.public_url,
+            host=settings.http.host,
+            port=settings.http.port,
+            session_hours=settings.desk.session_hours,
+            link_minutes=settings.desk.link_minutes,
+            live_seconds=settings.desk.live_seconds,
+            body_timeout_seconds=settings.http.body_timeout_seconds,
+        ),
+    )
     return app

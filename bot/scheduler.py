@@ -130,7 +130,7 @@ class AppScheduler:
         mailer = self.mailer
 
         async def receipts(now: datetime) -> dict[str, Any]:
-            return asdict(await poll_receipts(db, providers))
+            return asdict(await poll_receipts(db, await providers.refresh(db)))
 
         async def email(now: datetime) -> dict[str, Any]:
             return dict((await mailer.flush(now)).as_dict())

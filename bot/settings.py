@@ -49,6 +49,7 @@ from dispatch.config import (
     SmsServiceConfig,
     SmsTestSettings,
     SmtpSettings,
+    TemplatesSettings,
 )
 from handlers.common.net import is_loopback_host
 
@@ -263,6 +264,22 @@ class TelegramSettings(_Section):
         return path if path.startswith("/") else "/" + path
 
 
+class DeskSettings(_Section):
+    """The web desk `/desk/`: the journal in a browser for admins and managers."""
+
+    secret: Secret = None
+    """Key that signs the desk's session cookies, at least 16 characters; default: derived
+    from admin.token, else from telegram.token (without any of them nobody can sign in).
+    Changing it, or the admin token it is derived from, signs everyone out."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 31)
+    """A desk session ends this many hours after sign-in."""
+    link_minutes: int = Field(default=10, ge=1, le=60)
+    """How long the one-time sign-in link of the bot's `/desk` stays valid."""
+    live_seconds: float = Field(default=2.0, ge=0.1, le=60)
+    """How often an open journal page looks for new rows and status changes (changes made
+    in this process show at once)."""
+
+
 class LogSettings(_Section):
     """Logging (see README, Operations)."""
 
@@ -271,8 +288,10 @@ class LogSettings(_Section):
     format: Literal["text", "json"] = "text"
     """`text` (readable lines) or `json` (one JSON object per line)."""
     ingest_summary_seconds: float = Field(default=60.0, gt=0, le=86400)
-    """ERP events are logged one by one at DEBUG only; at INFO, one summary line per this
-    many seconds that had events (accepted, their notifications, duplicates)."""
+    """ERP events and successful sends are logged one by one at DEBUG only; at INFO, one
+    summary line each per this many seconds that had any (events accepted, their
+    notifications and duplicates; delivery attempts by channel and outcome). Failed sends
+    keep their own INFO line."""
 
 
 class Settings(BaseSettings):
@@ -304,6 +323,8 @@ class Settings(BaseSettings):
     """Per event type (`[event_types."client_order.ready"]` …): the seed's «Шаблоны» flags
     and templates; a key left out keeps the type's own default. Also editable by
     `PUT /api/v1/event-types/{code}`."""
+    templates: TemplatesSettings = Field(default_factory=TemplatesSettings)
+    desk: DeskSettings = Field(default_factory=DeskSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod

@@ -2,8 +2,8 @@
 
 - The Dispatcher and its routers (`handlers.bot_manager`, `handlers.bot_client`,
   `handlers.bot_chat`, in that order) are built with the app; the dependencies (`db`,
-  `runtime_config`, `texts`, `relay`, `prompts`, `journal`, `sms_providers`, `test_sms_limits`)
-  become its workflow data when the bot starts, after the database and the Bot exist.
+  `runtime_config`, `texts`, `relay`, `prompts`, `journal`, `sms_providers`, `test_sms_limits`,
+  `desk_links`) become its workflow data when the bot starts, after the database and the Bot exist.
 - **polling** (default): `dp.start_polling(bot, handle_signals=False,
   close_bot_session=False)` as a task of a `cleanup_ctx`, restarted with a backoff if it
   dies (for instance when Telegram is unreachable at start). One poller per token.
@@ -48,6 +48,7 @@ from handlers.common.keys import (
     SMS_PROVIDERS,
     STATUS_CHANGES,
 )
+from handlers.desk.config import DESK_LINKS
 from handlers.telegram import chat as bot_chat
 from handlers.telegram import client as bot_client
 from handlers.telegram import manager as bot_manager
@@ -155,6 +156,7 @@ class TelegramBot:
             journal=app[JOURNAL_ACTIONS],
             sms_providers=app[SMS_PROVIDERS],
             test_sms_limits=self._settings.test_sms,
+            desk_links=app[DESK_LINKS],
         )
         app[INGESTOR].subscribe(prompts.on_ingested)
         app[STATUS_CHANGES].attach_prompts(prompts)

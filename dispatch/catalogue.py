@@ -172,9 +172,12 @@ _SAMPLES: dict[str, tuple[str, str, bool, dict[str, Any]]] = {
     "receipt_invoice.posted": (
         "receipt_invoice", "ПН-000311", True, {**_ORDER, "supplier": "Армтек"},
     ),
-    "payment.registered": ("cash_receipt", "ПКО-000456", False, _ORDER),
+    "payment.registered": ("cash_receipt", "ПКО-000456", False, {**_ORDER, "balance": -4800.0}),
     "work_order.completed": ("work_order", "ЗН-000078", False, _CAR),
-    "client_order.ready": ("client_order", "ЗК-000123", True, {"pickup_point": "ул. Ленина, 5"}),
+    "client_order.ready": (
+        "client_order", "ЗК-000123", True,
+        {"pickup_point": "ул. Ленина, 5", "pickup_hours": "пн–пт 9:00–19:00, сб 10:00–16:00"},
+    ),
     "counterparty.category_changed": (
         "counterparty", "КА-000512", False, {"old_category": "Розница", "new_category": "Опт"},
     ),

@@ -9,6 +9,7 @@ settings API stores overrides of `notify` and `event_types` in the database (see
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
 import phonenumbers
@@ -44,7 +45,10 @@ class NotifySettings(_Model):
     sms_service: str | None = None
     """A name from [[sms_services]]; None takes the first one listed."""
     low_balance_threshold: Decimal = Field(default=Decimal(100), ge=0)
-    """«Уведомлять об окончании пакета с SMS»: 0 = do not notify; the seed offers 50/100/200."""
+    """«Уведомлять об окончании пакета с SMS»: how many SMS (segments) may be left before
+    the admins are warned; 0 = do not notify; the seed offers 50/100/200. The balance is
+    converted with the price of one segment: the provider's price API (SMSC, SMS.ru), else
+    the average recorded cost of the last sends, else the service's `price_per_sms`."""
     admin_emails: list[str] = Field(default_factory=list)
     """Who gets the alert e-mails (low balance, balance unreadable)."""
     chat_enabled: bool = False
@@ -136,6 +140,30 @@ class SmsServiceConfig(_Model):
     """At most this many SMS per second, per process."""
     timeout_seconds: float = Field(default=10.0, gt=0)
     """Timeout of one request to the provider."""
+    price_per_sms: Decimal | None = Field(default=None, gt=0)
+    """The price of one SMS segment in the account's currency, to count the balance in SMS
+    when the provider has no price API (SMS Aero, Twilio, `http`) and no send has recorded
+    its cost yet."""
+
+
+class TemplatesSettings(_Model):
+    """Where the event types' templates come from, lowest layer first: the packaged
+    defaults, this folder, the versions saved through the API."""
+
+    dir: str | None = None
+    """A folder whose files override the packaged templates by the same relative name
+    (`events/<code>.client.txt.j2`, `events/<code>.client_telegram.html.j2`, …)."""
+
+    @field_validator("dir")
+    @classmethod
+    def _existing_folder(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_dir():
+            raise ValueError(f"{value!r} is not a folder")
+        return value
+
+    @property
+    def folder(self) -> Path | None:
+        return Path(self.dir) if self.dir is not None else None
 
 
 class SmtpSettings(_Model):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -48,3 +49,35 @@ async def get_event_by_event_id(session: AsyncSession, event_id: str) -> Event |
     return (
         await session.execute(select(Event).where(Event.event_id == event_id))
     ).scalar_one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """The ERP document an event is about: `document.kind` and `document.number`."""
+
+    kind: str | None
+    number: str | None
+
+
+def _scalar(value: Any) -> str | None:
+    # `document` is free-form JSON: a number may come as 457, a kind as anything.
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+async def documents_by_pk(
+    session: AsyncSession, event_pks: Collection[int]
+) -> dict[int, DocumentRef]:
+    """The document of each stored event in `event_pks`, in one query for a whole page of
+    the journal. Only the two values leave the database, not the payload with its lines."""
+    if not event_pks:
+        return {}
+    kind = Event.payload[("document", "kind")]
+    number = Event.payload[("document", "number")]
+    result = await session.execute(
+        select(Event.id, kind, number).where(Event.id.in_(set(event_pks)))
+    )
+    return {pk: DocumentRef(_scalar(k), _scalar(n)) for pk, k, n in result.all()}

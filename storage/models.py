@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -103,6 +104,10 @@ class ClientTypeSetting(Base):
     template_client: Mapped[str | None] = mapped_column(Text)
     """Jinja2 source of the client's own template (sandboxed)."""
     template_manager: Mapped[str | None] = mapped_column(Text)
+    template_attachment: Mapped[str | None] = mapped_column(Text)
+    """The seed's «Шаблоны вложений»: HTML (Jinja2, sandboxed, autoescaped) of a document
+    made for the client from this type's events, kept on the card and checked like the
+    texts."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -154,6 +159,8 @@ class Notification(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
     text: Mapped[str | None] = mapped_column(Text)
+    telegram_text: Mapped[str | None] = mapped_column(Text)
+    """The type's Telegram text (HTML), sent instead of `text` when the route is Telegram."""
     encoding: Mapped[str | None] = mapped_column(String(8))
     units: Mapped[int | None] = mapped_column(Integer)
     segments: Mapped[int | None] = mapped_column(Integer)
@@ -219,6 +226,46 @@ class StoredSetting(Base):
     value: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+# --- Templates edited through the API (migration 0007) -------------------------------------
+
+
+class TemplateVersion(Base):
+    """One saved version of an event type's template; versions are never changed."""
+
+    __tablename__ = "template_versions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(32))
+    """`client`, `manager`, `client_telegram` or `manager_telegram`."""
+    version: Mapped[int] = mapped_column(Integer)
+    """1, 2, … per code and recipient."""
+    source: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (UniqueConstraint("code", "recipient", "version"),)
+
+
+class TemplateCurrent(Base):
+    """The stored version in use for a code and recipient; no row: the template files are."""
+
+    __tablename__ = "template_current"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["code", "recipient", "version"],
+            [TemplateVersion.code, TemplateVersion.recipient, TemplateVersion.version],
+        ),
+    )
 
 
 # --- The Telegram bot (migration 0003) -----------------------------------------------------
@@ -385,3 +432,23 @@ class OutboxEmail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index(None, "sent_at", "id"),)
+
+
+# --- The web desk (migration 0008) ---------------------------------------------------------
+
+
+class DeskToken(Base):
+    """A one-time sign-in link to the web desk, given to a manager by the bot's `/desk`."""
+
+    __tablename__ = "desk_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the link's token (hex): the database never holds a usable link."""
+    manager_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("managers.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "expires_at"),)

@@ -33,6 +33,14 @@ class JournalFilter:
     before_id: int | None = None
     """Cursor: only rows with a smaller id (the journal is newest first)."""
     limit: int = 50
+    until: datetime | None = None
+    """Created before this time."""
+    manager_id: str | None = None
+    """Only the notifications whose responsible manager this is (a manager's own view)."""
+    document_number: str | None = None
+    """Only the notifications about events whose `document.number` is this."""
+    ids: Collection[int] | None = None
+    """Only these notifications (the desk's live page re-reads the ones that changed)."""
 
 
 async def insert_notifications(
@@ -83,6 +91,17 @@ async def list_notifications(session: AsyncSession, where: JournalFilter) -> lis
         statement = statement.where(Notification.created_at >= where.since)
     if where.before_id is not None:
         statement = statement.where(Notification.id < where.before_id)
+    if where.until is not None:
+        statement = statement.where(Notification.created_at < where.until)
+    if where.manager_id is not None:
+        statement = statement.where(Notification.manager_id == where.manager_id)
+    if where.document_number is not None:
+        number = Event.payload[("document", "number")].as_string()
+        statement = statement.where(
+            Notification.event_pk.in_(select(Event.id).where(number == where.document_number))
+        )
+    if where.ids is not None:
+        statement = statement.where(Notification.id.in_(list(where.ids)))
     return list((await session.execute(statement)).scalars())
 
 

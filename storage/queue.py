@@ -45,6 +45,8 @@ class ClaimedNotification:
     lease_until: datetime
     reclaimed: bool
     """The previous worker's lease ran out (it crashed or stalled)."""
+    telegram_text: str | None = None
+    """The Telegram text (HTML) sent instead of `text` when the route is Telegram."""
 
 
 _CLAIM_COLUMNS = (
@@ -56,6 +58,7 @@ _CLAIM_COLUMNS = (
     _notifications.c.channel,
     _notifications.c.phone,
     _notifications.c.text,
+    _notifications.c.telegram_text,
     _notifications.c.attempts,
     _notifications.c.created_at,
     _notifications.c.queued_at,
@@ -137,6 +140,7 @@ def _claimed(row: Any, previous: str) -> ClaimedNotification:
         channel=row.channel,
         phone=row.phone,
         text=row.text,
+        telegram_text=row.telegram_text,
         attempts=row.attempts,
         created_at=row.created_at,
         queued_at=row.queued_at,

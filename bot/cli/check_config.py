@@ -49,8 +49,10 @@ from bot.logs import Redactor, secrets_from_settings
 from bot.settings import DEFAULT_CONFIG_FILE, MIN_SECRET_CHARS, Settings
 from bot.telegram import create_bot
 from dispatch.config import SmsServiceConfig
-from dispatch.delivery.channels.sms.base import ProviderError
-from dispatch.delivery.channels.sms.registry import build_provider, callbacks_refused
+from dispatch.delivery.channels.sms.registry import build_provider
+from dispatch.ops.sms_check import check_service
+from dispatch.ops.sms_check import describe_error as _describe
+from dispatch.ops.sms_price import sms_price
 from storage import migrate
 from storage.database import create_database, describe_db_error
 
@@ -97,11 +99,6 @@ def _skip(name: str, detail: str) -> CheckResult:
 
 def _warn(name: str, detail: str) -> CheckResult:
     return CheckResult(name, "warn", detail)
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # --- the checks --------------------------------------------------------------------------
@@ -395,26 +392,27 @@ async def _webhook_state(bot: Bot, settings: Settings) -> str:
 
 async def check_sms_service(settings: Settings, service: SmsServiceConfig) -> CheckResult:
     name = f"sms:{service.name}"
-    # Not a failure (sending works, SMS.ru/SMSC/SMS Aero/Twilio are polled), but receipts
-    # posted by the provider are all refused until this is fixed: say so on either line.
-    refused = callbacks_refused(service, settings.http.public_url)
-    note = f"; {refused}" if refused else ""
+    # A refused callback is not a failure (sending works, SMS.ru/SMSC/SMS Aero/Twilio are
+    # polled), but receipts posted by the provider are all refused until it is fixed: the
+    # line says so either way.
     async with aiohttp.ClientSession() as http:
         provider = build_provider(service, http)
-        try:
-            balance = await provider.balance()
-        except ProviderError as exc:
-            return _fail(name, f"{service.kind}: {exc} ({exc.error.value}){note}")
-        except (aiohttp.ClientError, OSError) as exc:
-            return _fail(
-                name, f"{service.kind}: cannot reach the provider: {_describe(exc)}{note}"
-            )
-    currency = f" {balance.currency}" if balance.currency else ""
-    detail = f"{service.kind}: balance {balance.amount}{currency}"
+        checked = await check_service(provider, public_url=settings.http.public_url)
+        if checked.balance is None:
+            return _fail(name, checked.line())
+        # The threshold counts SMS left: the money balance at the price of one segment
+        # (the provider's price API, else `price_per_sms`; no journal is read here).
+        price = await sms_price(provider, None)
     threshold = settings.notify.low_balance_threshold
-    if threshold and balance.amount < threshold:
-        detail += f" (below notify.low_balance_threshold = {threshold})"
-    return _ok(name, detail + note)
+    if price is None:
+        remark = " (SMS left unknown: no price API and no price_per_sms)" if threshold else ""
+    else:
+        left = price.sms_for(checked.balance.amount)
+        below = bool(threshold) and left < threshold
+        remark = f" = {left} SMS" + (
+            f", below notify.low_balance_threshold = {threshold} SMS" if below else ""
+        )
+    return _ok(name, checked.line(remark))
 
 
 # --- running them ------------------------------------------------------------------------

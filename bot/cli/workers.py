@@ -59,7 +59,12 @@ def process_settings(settings: Settings, count: int) -> Settings:
         service.model_copy(update={"rate_per_second": service.rate_per_second / count})
         for service in settings.sms_services
     ]
-    return settings.model_copy(update={"delivery": delivery, "sms_services": services})
+    # `http.processes` = count: what tells the app to share out the stored SMS services'
+    # rates too (bot/app.py).
+    http = settings.http.model_copy(update={"processes": count})
+    return settings.model_copy(
+        update={"delivery": delivery, "sms_services": services, "http": http}
+    )
 
 
 def check_workers(settings: Settings, count: int, *, sandbox: bool = False) -> None:

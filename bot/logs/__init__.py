@@ -33,6 +33,7 @@ from bot.logs.redaction import (
     RedactingFilter,
     Redactor,
     mask_phones,
+    redact_also,
     secrets_from_settings,
 )
 from bot.logs.refusals import REFUSAL_BURST, REFUSAL_INTERVAL_SECONDS, RefusalRateLimit
@@ -56,6 +57,7 @@ __all__ = [
     "log_context",
     "mask_phones",
     "new_request_id",
+    "redact_also",
     "request_id_middleware",
     "secrets_from_settings",
     "unbind_log_context",

@@ -2,8 +2,9 @@
 each record before it is formatted (the message merged with its args, extra fields, the
 exception and stack text):
 
-- the configured secrets (`secrets_from_settings`) become `***`, also URL-encoded or
-  JSON-escaped;
+- the configured secrets (`secrets_from_settings`) and those learnt at run time
+  (`redact_also`: the SMS services stored through the admin API) become `***`, also
+  URL-encoded or JSON-escaped;
 - anything shaped like a Telegram bot token (`<digits>:<30+ characters>`) and the password of
   any `scheme://user:password@host` URL become `***`;
 - phone numbers (E.164 `+79161234567`, `+7 916 123-45-67`, `8 (916) 123-45-67`,
@@ -67,18 +68,26 @@ class Redactor:
     masked."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        variants: set[str] = set()
+        self._variants: set[str] = set()
+        self._secrets_re: re.Pattern[str] | None = None
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str | None]) -> None:
+        """Redact these secrets too (ones learnt at run time)."""
+        variants = set(self._variants)
         for secret in secrets:
             if not secret or len(secret) < MIN_SECRET_LENGTH:
                 continue
             variants.update(
                 {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
             )
+        if variants == self._variants:
+            return
         # Longest first, so a secret containing another one is replaced whole.
         ordered = sorted(variants, key=len, reverse=True)
-        self._secrets_re = (
-            re.compile("|".join(re.escape(item) for item in ordered)) if ordered else None
-        )
+        # One assignment each: a record being redacted meanwhile uses the old or new set.
+        self._secrets_re = re.compile("|".join(re.escape(item) for item in ordered))
+        self._variants = variants
 
     def __call__(self, text: str) -> str:
         if self._secrets_re is not None:
@@ -159,10 +168,28 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_learnt: set[str] = set()
+
+
+def redact_also(secrets: Iterable[str | None]) -> None:
+    """Secrets learnt at run time (the SMS services stored through the admin API): redacted
+    from now on by the root logger's handlers, and by any `configure_logging` later."""
+    found = {secret for secret in secrets if secret}
+    _learnt.update(found)
+    for handler in logging.getLogger().handlers:
+        for candidate in handler.filters:
+            if isinstance(candidate, RedactingFilter):
+                candidate.redactor.add(found)
+
+
+def learnt_secrets() -> frozenset[str]:
+    return frozenset(_learnt)
+
+
 def secrets_from_settings(settings: Settings) -> list[str]:
     """Every secret value in `settings`: webhook secret, admin token, Telegram token and
-    webhook secret (configured or derived), SMTP password, each SMS service's password,
-    api_key and token, and the database URL's password."""
+    webhook secret (configured or derived), SMTP password, the desk's cookie key, each SMS
+    service's password, api_key and token, and the database URL's password."""
     values: list[str | None] = [
         settings.webhook.secret,
         settings.admin.token,
@@ -170,6 +197,7 @@ def secrets_from_settings(settings: Settings) -> list[str]:
         settings.telegram.token,
         settings.telegram.webhook_secret,
         settings.smtp.password,
+        settings.desk.secret,
     ]
     for service in settings.sms_services:
         values.extend([service.password, service.api_key, service.token])

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import IO
 
 from bot.logs.formatting import JsonFormatter, TextFormatter
-from bot.logs.redaction import RedactingFilter, Redactor
+from bot.logs.redaction import RedactingFilter, Redactor, learnt_secrets
 from bot.logs.refusals import REFUSAL_BURST, REFUSAL_INTERVAL_SECONDS, RefusalRateLimit
 
 
@@ -45,7 +45,7 @@ def configure_logging(
 
     `secrets`: the values never to print (see `secrets_from_settings`). Returns the handler.
     """
-    redactor = Redactor(secrets)
+    redactor = Redactor([*secrets, *learnt_secrets()])
     handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     limiter = RefusalRateLimit(handler, burst=refusal_burst, interval=refusal_interval)
     # First, so a dropped record costs no redaction (and the template is still unmerged).

@@ -23,7 +23,6 @@ from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -33,7 +32,7 @@ from bot.sandbox.sms_gateway import CURRENCY, PRICE_PER_SEGMENT, FakeSmsGateway
 from bot.sandbox.telegram_api import FakeBotApi
 from dispatch.phones import InvalidPhone, normalise_phone
 from handlers.common.answers import json_response
-from handlers.common.body import read_body
+from handlers.common.body import read_form
 from handlers.common.errors import ApiError
 from handlers.common.keys import DB, HTTP_CONTEXT
 from storage import notifications
@@ -197,19 +196,8 @@ async def messages(request: web.Request) -> web.Response:
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            "send the form as Content-Type: application/x-www-form-urlencoded",
-        )
     timeout = request.app[HTTP_CONTEXT].body_timeout_seconds
-    body = await read_body(request, FORM_MAX_BYTES, timeout=timeout)
-    try:
-        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError:
-        raise ApiError(400, "bad_request", "the form is not UTF-8") from None
-    return {name: values[-1].strip() for name, values in fields.items()}
+    return await read_form(request, FORM_MAX_BYTES, timeout=timeout)
 
 
 def _invalid(name: str, message: str) -> ApiError:

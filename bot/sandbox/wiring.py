@@ -91,6 +91,8 @@ class Sandbox:
             base_url=self.gateway_url,
             token=self._sms_token,
             sender=SMS_SENDER,
+            # The fake has no price API: its fixed price lets the balance count SMS at once.
+            price_per_sms=PRICE_PER_SEGMENT,
         )
         notify = settings.notify.model_copy(
             update={

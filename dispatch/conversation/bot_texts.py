@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from dispatch.catalogue import EVENT_TYPES
+from dispatch.journal.reasons_ru import reason_ru
 from dispatch.phones import mask_phone
 
 LABELS_TEMPLATE = "labels.txt.j2"
@@ -69,6 +70,8 @@ class BotTexts:
         self._env.filters["masked"] = mask_phone
         self._env.filters["shorten"] = _shorten
         self._env.filters["status_name"] = self.status
+        self._env.filters["reason_ru"] = reason_ru
+        self._env.filters["document_name"] = self.document_name
 
     def render(self, name: str, **context: Any) -> str:
         text = self._env.get_template(name).render(**context)
@@ -95,3 +98,9 @@ class BotTexts:
         if code is None:
             return "-"
         return self.statuses.get(code, code)
+
+    def document_name(self, kind: str | None, number: str) -> str:
+        """`Заказ ЗК-000457`: the kind's Russian name (`labels.txt.j2`) and the number."""
+        names: Mapping[str, str] = self._labels.document_kinds
+        name = names.get(kind or "") or self.label("document_unknown_kind")
+        return f"{name} {number}"

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.config import NotifySettings
+from dispatch.config import NotifySettings, SmsServiceConfig
 from dispatch.delivery.channels.outcome import ErrorKind, Outcome, OutcomeKind
 from dispatch.delivery.channels.sms.base import SmsMessage, SmsProvider
 from dispatch.delivery.outcome_writer import OutcomeWriter
 from dispatch.delivery.ratelimit import KeyedWindows, Pause, SlidingWindow, Stamp
 from dispatch.delivery.retry import RetryPolicy
 from dispatch.intake.planner import Recipient, choose_route
+from dispatch.ops.log_summary import WindowSummary
 from dispatch.ops.metrics import Metrics
 from dispatch.phones import mask_phone
 from dispatch.runtime_config import RuntimeConfig
@@ -43,7 +45,7 @@ MAX_LOCAL_WAIT_SECONDS = 1.0
 
 
 class TelegramSender(Protocol):
-    async def send(self, chat_id: int, text: str) -> Outcome: ...
+    async def send(self, chat_id: int, text: str, *, html: bool = False) -> Outcome: ...
 
 
 @dataclass(slots=True)
@@ -55,6 +57,8 @@ class ChannelLimits:
     telegram_pause: Pause = field(default_factory=Pause)
     sms: dict[str, SlidingWindow] = field(default_factory=dict)
     sms_pause: dict[str, Pause] = field(default_factory=dict)
+    sms_configs: dict[str, SmsServiceConfig] = field(default_factory=dict)
+    """The entry each SMS window and pause was made for."""
 
     @classmethod
     def build(
@@ -64,12 +68,27 @@ class ChannelLimits:
         telegram_per_chat_per_second: float,
         providers: Mapping[str, SmsProvider],
     ) -> ChannelLimits:
-        return cls(
+        limits = cls(
             telegram_bot=SlidingWindow(telegram_per_second),
             telegram_chats=KeyedWindows(telegram_per_chat_per_second),
-            sms={name: SlidingWindow(p.config.rate_per_second) for name, p in providers.items()},
-            sms_pause={name: Pause() for name in providers},
         )
+        for provider in providers.values():
+            limits.sms_limits(provider)
+        return limits
+
+    def sms_limits(self, provider: SmsProvider) -> tuple[SlidingWindow, Pause]:
+        """The rate window and the pause of `provider`'s service. They outlive the provider
+        objects, which the directory rebuilds when an entry changes: a changed rate gets a
+        new window, and any change a fresh pause (the admin's change is what the pause was
+        waiting for: money, credentials, the URL)."""
+        name, config = provider.name, provider.config
+        known = self.sms_configs.get(name)
+        if known != config:
+            if known is None or known.rate_per_second != config.rate_per_second:
+                self.sms[name] = SlidingWindow(config.rate_per_second)
+            self.sms_pause[name] = Pause()
+            self.sms_configs[name] = config
+        return self.sms[name], self.sms_pause[name]
 
 
 class _Deferred(Exception):
@@ -108,6 +127,14 @@ class _Attempt:
         )
 
 
+def _describe_attempts(seconds: float) -> Callable[[Counter[str]], str]:
+    def describe(counts: Counter[str]) -> str:
+        parts = ", ".join(f"{key} {n}" for key, n in sorted(counts.items()))
+        return f"delivery attempts in the last {seconds:g} s: {parts}"
+
+    return describe
+
+
 class DeliveryService:
     """Sends claimed notifications and records the result in the journal."""
 
@@ -122,8 +149,12 @@ class DeliveryService:
         policy: RetryPolicy,
         metrics: Metrics | None = None,
         writer: OutcomeWriter | None = None,
+        summary_seconds: float = 60.0,
     ) -> None:
+        """`summary_seconds`: the window of the INFO line counting the attempts by channel
+        and outcome; single sends are logged at DEBUG (failures stay at INFO)."""
         self._db = db
+        self._summary = WindowSummary(logger, summary_seconds, _describe_attempts(summary_seconds))
         self._writer = writer or OutcomeWriter(db)
         self._config = config
         self._telegram = telegram
@@ -224,11 +255,14 @@ class DeliveryService:
         if chat_wait > 0:
             raise _Deferred(chat_wait, "per-chat rate limit")
         outcomes: list[Outcome] = []
+        # The type's Telegram text when it has one (HTML); the SMS text otherwise.
+        html = attempt.item.telegram_text is not None
+        text = attempt.item.telegram_text or attempt.item.text or ""
         for chat_id in chats:
             bot_slot = await self._take_slot(self._limits.telegram_bot, "Telegram bot rate limit")
             _, chat_slot = self._limits.telegram_chats.acquire(chat_id)
             try:
-                outcome = await self._telegram.send(chat_id, attempt.item.text or "")
+                outcome = await self._telegram.send(chat_id, text, html=html)
             finally:
                 self._limits.telegram_bot.done(bot_slot)
                 if chat_slot is not None:
@@ -258,12 +292,11 @@ class DeliveryService:
     async def _send_sms(self, attempt: _Attempt, provider: SmsProvider, phone: str) -> Outcome:
         item = attempt.item
         attempt.channel = "sms"
-        pause = self._limits.sms_pause[provider.name]
+        window, pause = self._limits.sms_limits(provider)
         if pause.remaining() > 0:
             raise _Deferred(
                 pause.remaining(), f"SMS service {provider.name} paused: {pause.reason}"
             )
-        window = self._limits.sms[provider.name]
         slot = await self._take_slot(window, f"{provider.name} rate limit")
         attempt.fields["provider"] = provider.name
         try:
@@ -279,7 +312,8 @@ class DeliveryService:
             window.done(slot)
         if outcome.pause_channel and outcome.retry_after:
             pause.pause(outcome.retry_after, outcome.reason)
-        logger.info(
+        logger.log(
+            logging.DEBUG if outcome.kind is OutcomeKind.SENT else logging.INFO,
             "sms %s to %s via %s: %s %s",
             item.id,
             mask_phone(phone),
@@ -349,6 +383,7 @@ class DeliveryService:
         item = attempt.item
         now = utcnow()
         self._observe(attempt, outcome, now)
+        self._summary.count(f"{attempt.channel or 'no channel'} {outcome.kind.value}")
         attempts = item.attempts + 1
         fields: dict[str, Any] = {
             "attempts": attempts,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -18,6 +19,15 @@ from dispatch.intake.clients import save_clients
 from dispatch.intake.context import event_context
 from dispatch.intake.planner import PlannedNotification, Recipient, plan_notifications
 from dispatch.intake.schemas import EventIn, ManagerIn
+from dispatch.ops.log_summary import WindowSummary
+from dispatch.render.library import (
+    NO_STORED_TEMPLATES,
+    StoredTemplates,
+    TemplateSet,
+    TextRender,
+    telegram_render,
+    text_render,
+)
 from dispatch.render.renderer import Renderer
 from dispatch.runtime_config import EffectiveConfig, RuntimeConfig
 from storage import directory, events, links, notifications
@@ -94,38 +104,14 @@ def _client_values(event: EventIn, manager: ManagerRecord | None) -> dict[str, A
     return values
 
 
-class _IngestSummary:
-    """Counts accepted events; one INFO line per window that had any, instead of one line
-    per event (whose formatting and write cost ~5 % of an event's CPU)."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._accepted = 0
-        self._notifications = 0
-        self._duplicates = 0
-        self._timer: asyncio.TimerHandle | None = None
-
-    def count(self, result: IngestResult) -> None:
-        if result.duplicate:
-            self._duplicates += 1
-        else:
-            self._accepted += 1
-            self._notifications += len(result.notifications)
-        if self._timer is None:
-            # A timer, not a task: nothing to stop at shutdown, and an idle process logs
-            # nothing. The window starts with its first event.
-            self._timer = asyncio.get_running_loop().call_later(self._seconds, self._log)
-
-    def _log(self) -> None:
-        self._timer = None
-        logger.info(
-            "ERP events in the last %g s: %d accepted (%d notification(s)), %d duplicate(s)",
-            self._seconds,
-            self._accepted,
-            self._notifications,
-            self._duplicates,
+def _describe_events(seconds: float) -> Callable[[Counter[str]], str]:
+    def describe(counts: Counter[str]) -> str:
+        return (
+            f"ERP events in the last {seconds:g} s: {counts['accepted']} accepted "
+            f"({counts['notifications']} notification(s)), {counts['duplicates']} duplicate(s)"
         )
-        self._accepted = self._notifications = self._duplicates = 0
+
+    return describe
 
 
 class EventIngestor:
@@ -141,14 +127,17 @@ class EventIngestor:
         on_queued: Callable[[Collection[str]], None] | None = None,
         flushers: int = 1,
         summary_seconds: float = 60.0,
+        templates: StoredTemplates | None = None,
     ) -> None:
         """`flushers`: how many batches may be written at once, each on its own connection
         (round trips of one overlap the Python work of the others). `summary_seconds`: the
         window of the INFO summary line (events accepted in it), logged after the first
-        event of a window; events are logged one by one at DEBUG only."""
-        self._summary = _IngestSummary(summary_seconds)
+        event of a window; events are logged one by one at DEBUG only. `templates`: the
+        versions saved through the API, looked up once per batch."""
+        self._summary = WindowSummary(logger, summary_seconds, _describe_events(summary_seconds))
         self._config = config
         self._renderer = renderer
+        self._templates = templates or StoredTemplates()
         self._sms_available = sms_available
         self._on_queued = on_queued
         self._observers: list[Callable[[Sequence[NotificationSummary]], None]] = []
@@ -178,9 +167,11 @@ class EventIngestor:
         """
         stored = await self._commits.submit((event, payload))
         summaries = stored.result.notifications
-        self._summary.count(stored.result)
         if stored.result.duplicate:
+            self._summary.count("duplicates")
             return stored.result
+        self._summary.count("accepted")
+        self._summary.count("notifications", len(summaries))
         self._after_commit(event, stored.planned)
         if summaries:
             for observer in self._observers:
@@ -244,8 +235,14 @@ class EventIngestor:
             effective,
         )
 
+        stored_templates = await self._templates.current(session) if new else NO_STORED_TEMPLATES
         planned = await self._plan_all(
-            session, effective, {i: items[i][0] for i in new}, managers, clients
+            session,
+            effective,
+            stored_templates,
+            {i: items[i][0] for i in new},
+            managers,
+            clients,
         )
         stored = await self._insert_all(session, items, event_pks, planned)
         # Last: a repeat of an event stored earlier in this batch finds its notifications.
@@ -258,6 +255,7 @@ class EventIngestor:
         self,
         session: AsyncSession,
         effective: EffectiveConfig,
+        stored_templates: TemplateSet,
         new: Mapping[int, EventIn],
         upserted_managers: Mapping[int, ManagerRecord],
         clients: Mapping[int, tuple[ClientRecord, bool]],
@@ -296,14 +294,17 @@ class EventIngestor:
             client, _ = clients[i]
             manager = managers[i]
             override = overrides.get((client.id, event.type))
-            # A client's own template is an admin's text: its render may run up to the
-            # render deadline, so it runs in a thread and the loop keeps serving meanwhile.
-            # The packaged texts take microseconds and stay inline on this hot path.
-            own_template = override is not None and bool(override[1] or override[2])
+            # A client's own template or a saved version is an admin's text: its render may
+            # run up to the render deadline, so it runs in a thread and the loop keeps
+            # serving meanwhile. The packaged texts take microseconds and stay inline.
+            own_template = (
+                override is not None and bool(override[1] or override[2])
+            ) or stored_templates.has_type(event.type)
             plan = functools.partial(
                 self._plan,
                 event,
                 effective,
+                stored_templates,
                 client=client,
                 manager=manager,
                 manager_problem=None
@@ -362,6 +363,7 @@ class EventIngestor:
         self,
         event: EventIn,
         effective: EffectiveConfig,
+        stored_templates: TemplateSet,
         *,
         client: ClientRecord,
         manager: ManagerRecord | None,
@@ -388,10 +390,20 @@ class EventIngestor:
         )
         renderer = self._renderer
 
-        def text_of(own: str | None, template: str) -> Callable[[], str]:
+        def text_of(own: str | None, recipient: str, template: str) -> Callable[[], str]:
             if own:
                 return lambda: renderer.render_source(own, context)
-            return lambda: renderer.render(template, context)
+            render = text_render(renderer, stored_templates, event.type, recipient, template)
+            return lambda: render(context)
+
+        def telegram_of(own: str | None, recipient: str) -> Callable[[], str] | None:
+            # A client's own text goes by every route: it is what was asked for this client.
+            render: TextRender | None = None
+            if not own:
+                render = telegram_render(renderer, stored_templates, event.type, recipient)
+            if render is None:
+                return None
+            return functools.partial(render, context)
 
         return plan_notifications(
             mode=effective.notify.mode,
@@ -404,12 +416,17 @@ class EventIngestor:
             else Recipient("manager", manager.id, manager.phone, manager_chats),
             manager_problem=manager_problem,
             render_client=text_of(
-                own_client, type_settings.template_client or catalogue.template_client
+                own_client, "client", type_settings.template_client or catalogue.template_client
             ),
             render_manager=text_of(
-                own_manager, type_settings.template_manager or catalogue.template_manager
+                own_manager,
+                "manager",
+                type_settings.template_manager or catalogue.template_manager,
             ),
-            sms_available=self._sms_available,
+            render_client_telegram=telegram_of(own_client, "client"),
+            render_manager_telegram=telegram_of(own_manager, "manager"),
+            # The directory at run time, not the file's: services come and go by the API.
+            sms_available=bool(effective.sms_directory),
             now=utcnow(),
         )
 

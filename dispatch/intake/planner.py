@@ -6,6 +6,7 @@ stores the result, so every rule here is testable without a database.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,8 @@ from dispatch.config import EventTypeSettings, NotifyMode, NotifySettings
 from dispatch.render.renderer import RenderError
 from dispatch.render.segments import segment_text
 from storage.statuses import Status
+
+logger = logging.getLogger(__name__)
 
 RecipientKind = Literal["client", "manager"]
 Channel = Literal["telegram", "sms"]
@@ -50,6 +53,8 @@ class PlannedNotification:
     units: int | None = None
     segments: int | None = None
     next_attempt_at: datetime | None = None
+    telegram_text: str | None = None
+    """The type's Telegram text (HTML), when it has one: sent instead of `text` by Telegram."""
 
     def as_row(self) -> dict[str, object]:
         return {
@@ -61,6 +66,7 @@ class PlannedNotification:
             "status": self.status.value,
             "reason": self.reason,
             "text": self.text,
+            "telegram_text": self.telegram_text,
             "encoding": self.encoding,
             "units": self.units,
             "segments": self.segments,
@@ -111,6 +117,18 @@ def _render(render: Renderer) -> tuple[str | None, str | None]:
         return None, f"template error: {exc}"
 
 
+def _render_telegram(render: Renderer | None) -> str | None:
+    """The Telegram text, or None: then the plain text goes by Telegram too (a Telegram
+    text that fails on this event's data must not cost the client the message)."""
+    if render is None:
+        return None
+    try:
+        return render()
+    except RenderError as exc:
+        logger.warning("Telegram text not used, the plain one goes instead: %s", exc)
+        return None
+
+
 def plan_one(
     *,
     mode: NotifyMode,
@@ -123,6 +141,7 @@ def plan_one(
     confirm: bool,
     sms_available: bool,
     now: datetime,
+    render_telegram: Renderer | None = None,
 ) -> PlannedNotification:
     """One notification for one recipient, in the status its settings and the mode give.
 
@@ -132,6 +151,8 @@ def plan_one(
     route = choose_route(notify, recipient, sms_available=sms_available)
     text, error = _render(render)
     figures = segment_text(text) if text is not None else None
+    # Rendered whatever today's route: the recipient may subscribe before it is sent.
+    telegram_text = _render_telegram(render_telegram) if text is not None else None
 
     def make(
         status: Status, reason: str | None, next_attempt_at: datetime | None = None
@@ -149,6 +170,7 @@ def plan_one(
             units=figures.units if figures else None,
             segments=figures.segments if figures else None,
             next_attempt_at=next_attempt_at,
+            telegram_text=telegram_text,
         )
 
     if error is not None:
@@ -191,6 +213,8 @@ def plan_notifications(
     render_manager: Renderer,
     sms_available: bool,
     now: datetime,
+    render_client_telegram: Renderer | None = None,
+    render_manager_telegram: Renderer | None = None,
 ) -> list[PlannedNotification]:
     """The notifications one event creates.
 
@@ -218,6 +242,7 @@ def plan_notifications(
                 confirm=type_settings.confirm_before_send,
                 sms_available=sms_available,
                 now=now,
+                render_telegram=render_client_telegram,
             )
         )
     if type_settings.send_to_manager:
@@ -247,6 +272,7 @@ def plan_notifications(
                     confirm=False,
                     sms_available=sms_available,
                     now=now,
+                    render_telegram=render_manager_telegram,
                 )
             )
     return planned

@@ -9,6 +9,7 @@ outcomes that the caller turns into a 404 / 409 or a polite bot reply.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -107,14 +108,8 @@ async def load_entry(session: AsyncSession, notification_id: int) -> JournalEntr
 
 async def journal_page(db: Database, where: JournalFilter) -> JournalPage:
     """One page of the journal, newest first, and where the next page starts."""
-    probe = JournalFilter(
-        status=where.status,
-        event_type=where.event_type,
-        client_id=where.client_id,
-        since=where.since,
-        before_id=where.before_id,
-        limit=where.limit + 1,  # one extra row tells whether another page exists
-    )
+    # One extra row tells whether another page exists.
+    probe = dataclasses.replace(where, limit=where.limit + 1)
     async with db.sessions() as session:
         rows = await notifications.list_notifications(session, probe)
         page, more = rows[: where.limit], len(rows) > where.limit

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.delivery.channels.outcome import OutcomeKind
+from dispatch.ops.sms_price import SmsPrice
 from dispatch.render.renderer import Renderer
 from storage import directory
 from storage.database import Database
@@ -63,13 +64,18 @@ def low_balance_context(
     provider_kind: str,
     balance: Decimal,
     currency: str | None,
-    threshold: Decimal,
+    price: SmsPrice | None,
+    threshold: int,
     checked_at: datetime,
 ) -> dict[str, Any]:
+    """`threshold` and `sms_left` count SMS; `price_per_sms` is one segment's price."""
     return {
         "provider": {"name": provider, "kind": provider_kind},
         "balance": balance,
         "currency": currency or "RUB",
+        "sms_left": None if price is None else price.sms_for(balance),
+        "price_per_sms": None if price is None else price.amount,
+        "price_source": None if price is None else price.source.value,
         "threshold": threshold,
         "checked_at": checked_at,
         "checked_at_text": _utc_text(checked_at),
@@ -82,7 +88,7 @@ def unreadable_context(
     provider_kind: str,
     failures: int,
     error: str,
-    threshold: Decimal,
+    threshold: int,
     checked_at: datetime,
 ) -> dict[str, Any]:
     return {

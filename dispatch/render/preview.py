@@ -8,9 +8,10 @@ templates), so what it shows is what the next such event would send.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +20,16 @@ from dispatch.catalogue import EVENT_TYPES, sample_event
 from dispatch.config import NotifySettings
 from dispatch.intake.context import event_context
 from dispatch.intake.schemas import EventIn
+from dispatch.render.library import (
+    NO_STORED_TEMPLATES,
+    TemplateSet,
+    TextRender,
+    is_telegram,
+    text_render,
+)
 from dispatch.render.renderer import Renderer, RenderError
 from dispatch.render.segments import segment_text
+from dispatch.render.telegram_html import markup_problem
 from dispatch.runtime_config import RuntimeConfig
 from storage import directory
 
@@ -73,13 +82,13 @@ def preview_sms(text: str) -> TextPreview:
 
 
 def _render(
-    renderer: Renderer, own_source: str | None, template_file: str, context: Mapping[str, Any]
+    renderer: Renderer, own_source: str | None, render: TextRender, context: Mapping[str, Any]
 ) -> TextPreview:
-    """The client's own template when it has one, else the type's template file."""
+    """The client's own template when it has one, else the type's text from its layers."""
     try:
         if own_source:
             return TextPreview.of_text(renderer.render_source(own_source, context))
-        return TextPreview.of_text(renderer.render(template_file, context))
+        return TextPreview.of_text(render(context))
     except RenderError as exc:
         return TextPreview.of_error(str(exc))
 
@@ -95,9 +104,11 @@ async def preview_event(
     config: RuntimeConfig,
     renderer: Renderer,
     event: EventIn,
+    stored: TemplateSet = NO_STORED_TEMPLATES,
 ) -> EventPreview:
-    """Render the client and manager texts `event` would produce; a render error is
-    reported in that recipient's `error`, never raised. Reads, never writes."""
+    """Render the client and manager texts `event` would produce (`stored`: the versions
+    saved through the API); a render error is reported in that recipient's `error`, never
+    raised. Reads, never writes."""
     effective = await config.current(session)
     type_settings = effective.event_type(event.type)
     catalogue = EVENT_TYPES[event.type]
@@ -134,7 +145,13 @@ async def preview_event(
         client=_render(
             renderer,
             own.template_client if own is not None else None,
-            type_settings.template_client or catalogue.template_client,
+            text_render(
+                renderer,
+                stored,
+                event.type,
+                "client",
+                type_settings.template_client or catalogue.template_client,
+            ),
             context,
         ),
         manager=TextPreview.of_error(_no_manager(client.get("manager_id")))
@@ -142,7 +159,13 @@ async def preview_event(
         else _render(
             renderer,
             own.template_manager if own is not None else None,
-            type_settings.template_manager or catalogue.template_manager,
+            text_render(
+                renderer,
+                stored,
+                event.type,
+                "manager",
+                type_settings.template_manager or catalogue.template_manager,
+            ),
             context,
         ),
     )
@@ -185,18 +208,72 @@ class TemplateProblem:
     lineno: int | None
 
 
-def sample_context(code: str, notify: NotifySettings) -> dict[str, Any]:
-    """The template context of the sample event of type ``code``."""
-    sample = sample_event(code)
+def body_context(body: Mapping[str, Any], notify: NotifySettings) -> dict[str, Any]:
+    """The template context of an event body as the ERP posts it (every part present)."""
     return event_context(
-        event_id=sample["event_id"],
-        event_type=code,
-        occurred_at=datetime.fromisoformat(sample["occurred_at"]),
-        client=sample["client"],
-        manager=sample["manager"],
-        document=sample["document"],
+        event_id=body["event_id"],
+        event_type=body["type"],
+        occurred_at=datetime.fromisoformat(body["occurred_at"]),
+        client=body["client"],
+        manager=body["manager"],
+        document=body["document"],
         notify=notify,
     )
+
+
+def sample_context(code: str, notify: NotifySettings) -> dict[str, Any]:
+    """The template context of the sample event of type ``code``."""
+    return body_context(sample_event(code), notify)
+
+
+Example = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """A value a template of the type may use, as the sample event fills it."""
+
+    name: str
+    """Its path in Jinja (`document.number`, `document.lines[0].name`)."""
+    type: str
+    """`string`, `number`, `boolean`, `list`, `object` or `null` (not set in the sample)."""
+    example: Example
+    """The sample event's value; null for a list or an object (their items follow)."""
+
+
+def _variables(path: str, value: Any) -> Iterator[Variable]:
+    if isinstance(value, Mapping):
+        if path and not value:
+            yield Variable(path, "object", None)
+        for key, item in value.items():
+            yield from _variables(f"{path}.{key}" if path else str(key), item)
+    elif isinstance(value, list):
+        yield Variable(path, "list", None)
+        if value:
+            yield from _variables(f"{path}[0]", value[0])
+    elif value is None:
+        yield Variable(path, "null", None)
+    elif isinstance(value, bool):
+        yield Variable(path, "boolean", value)
+    elif isinstance(value, int | float | Decimal):
+        yield Variable(path, "number", value if not isinstance(value, Decimal) else float(value))
+    else:
+        yield Variable(path, "string", str(value))
+
+
+def template_variables(code: str, notify: NotifySettings) -> list[Variable]:
+    """What a template of type ``code`` may use: every value of its render context, found
+    by walking the context of the type's sample event (so the list follows the context and
+    the samples, never a list kept by hand); a list is shown with its first item."""
+    return list(_variables("", sample_context(code, notify)))
+
+
+TEMPLATE_FIELDS = {
+    "template_client": "client text",
+    "template_manager": "manager text",
+    "template_attachment": "attachment (HTML)",
+}
+"""A client card's own templates per type, with what each one is."""
 
 
 def dry_render(
@@ -214,16 +291,15 @@ def dry_render(
     problems: list[TemplateProblem] = []
     for field, source in sources.items():
         try:
-            renderer.render_source(source, context)
+            renderer.render_source(source, context, html=field == "template_attachment")
         except RenderError as exc:
             if exc.missing_data:
                 continue
-            recipient = "client" if field == "template_client" else "manager"
             problems.append(
                 TemplateProblem(
                     code,
                     field,
-                    f"{code}, {recipient} text: {exc} (tried on a sample {code} event)",
+                    f"{code}, {TEMPLATE_FIELDS[field]}: {exc} (tried on a sample {code} event)",
                     exc.lineno,
                 )
             )
@@ -246,3 +322,27 @@ async def check_client_templates(
         ]
 
     return await asyncio.to_thread(run)
+
+
+def check_type_template(
+    renderer: Renderer, code: str, recipient: str, source: str, notify: NotifySettings
+) -> RenderError | None:
+    """Why a new version of a type's template must not be saved, or None.
+
+    Stricter than :func:`dry_render`: the sample event carries every field the type's
+    events have, so a value it lacks is a misspelt name, and an empty text a mistake. A
+    Telegram text must also be markup Telegram accepts. Synchronous and CPU-bound (one
+    render bounded by ``MAX_RENDER_SECONDS``): run it in a worker thread.
+    """
+    html = is_telegram(recipient)
+    label = f"{code}, {recipient} text"
+    try:
+        text = renderer.render_source(source, sample_context(code, notify), html=html, label=label)
+    except RenderError as exc:
+        return RenderError(
+            f"{exc} (tried on a sample {code} event)", template=exc.template, lineno=exc.lineno
+        )
+    problem = markup_problem(text) if html else None
+    if problem is not None:
+        return RenderError(f"{label}: Telegram would refuse it as HTML: {problem}")
+    return None

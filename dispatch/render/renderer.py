@@ -1,10 +1,12 @@
 """Rendering of notification texts: the :class:`Renderer`, its errors and its context.
 
-Two kinds of templates exist: the files under the ``templates`` package
-(``events/<code>.<recipient>.txt.j2``) and per-client template texts stored in the
-database. Both run in the sandbox of :mod:`dispatch.render.sandbox` under the budget of
-:mod:`dispatch.render.limits`; a render either returns text or raises
-:class:`RenderError` with a human-readable reason, never anything else.
+Two kinds of templates exist: files (``events/<code>.<recipient>.txt.j2``, looked up in
+the ``[templates] dir`` folder first, then in the ``templates`` package) and template texts
+stored in the database (per client, or versions of a type's template). Both run in the
+sandbox of :mod:`dispatch.render.sandbox` under the budget of :mod:`dispatch.render.limits`;
+a render either returns text or raises :class:`RenderError` with a human-readable reason,
+never anything else. Telegram texts (``*.html.j2`` files, or ``html=True`` sources) escape
+the data they print, since Telegram reads them as HTML.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from decimal import Decimal
 from enum import Enum
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import (
     Template,
@@ -29,6 +31,7 @@ from jinja2 import (
     UndefinedError,
 )
 from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.loaders import split_template_path
 
 from dispatch.errors import DispatchError
 from dispatch.render.limits import (
@@ -82,25 +85,60 @@ def _default_template_dir() -> Path:
 # --------------------------------------------------------------------------- renderer
 
 
-class Renderer:
-    """Renders template files and per-client template texts into plain text.
+Origin = Literal["dir", "package"]
 
-    ``template_dir`` defaults to the installed ``templates`` package. Output is stripped
-    of surrounding whitespace and of trailing spaces on each line; an empty result, an
-    output over :data:`MAX_OUTPUT_CHARS` and every template problem raise
-    :class:`RenderError`.
+
+class Renderer:
+    """Renders template files and stored template texts into plain text (or Telegram HTML).
+
+    ``template_dir`` defaults to the installed ``templates`` package; ``override_dir`` (the
+    ``[templates] dir`` setting) holds files that replace the package's of the same relative
+    name. Output is stripped of surrounding whitespace and of trailing spaces on each line;
+    an empty result, an output over :data:`MAX_OUTPUT_CHARS` and every template problem
+    raise :class:`RenderError`.
     """
 
-    def __init__(self, template_dir: Path | None = None) -> None:
+    def __init__(
+        self, template_dir: Path | None = None, *, override_dir: Path | None = None
+    ) -> None:
         self._template_dir = (template_dir or _default_template_dir()).resolve()
-        self._env = make_environment(self._template_dir)
-        self._sources: OrderedDict[str, Template | RenderError] = OrderedDict()
+        self._override_dir = override_dir.resolve() if override_dir is not None else None
+        self._search = [d for d in (self._override_dir, self._template_dir) if d is not None]
+        self._env = make_environment(self._search)
+        self._html_env = make_environment(self._search, html=True)
+        self._sources: OrderedDict[tuple[bool, str, str], Template | RenderError] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
     def template_dir(self) -> Path:
-        """The directory file templates are loaded from."""
+        """The directory of the packaged templates."""
         return self._template_dir
+
+    def origin_of(self, template_name: str) -> Origin | None:
+        """Which folder serves the file ``template_name``: the override folder, the
+        package, or None when neither has it (or the name leaves the folders)."""
+        if Path(template_name).is_absolute():
+            return None
+        try:
+            pieces = split_template_path(template_name)
+        except TemplateNotFound:
+            return None
+        for folder in self._search:
+            if folder.joinpath(*pieces).is_file():
+                return "dir" if folder == self._override_dir else "package"
+        return None
+
+    def source_of(self, template_name: str) -> str:
+        """The text of the file ``template_name`` as the renderer would load it."""
+        loader = self._env.loader
+        assert loader is not None
+        try:
+            source, _, _ = loader.get_source(self._env, template_name)
+        except TemplateNotFound:
+            raise RenderError(
+                f"template {template_name!r} not found", template=template_name
+            ) from None
+        return source
 
     def render(self, template_name: str, context: Mapping[str, Any]) -> str:
         """Render the template file ``template_name`` (relative to the template dir)."""
@@ -113,33 +151,44 @@ class Renderer:
             raise self._error(exc, label, template_name) from exc
         return self._run(template, context, label, template_name)
 
-    def render_source(self, source: str, context: Mapping[str, Any]) -> str:
-        """Render a per-client template text; compiled templates are cached by source."""
-        return self._run(self._compile_source(source), context, _SOURCE_LABEL, None)
+    def render_source(
+        self,
+        source: str,
+        context: Mapping[str, Any],
+        *,
+        html: bool = False,
+        label: str = _SOURCE_LABEL,
+    ) -> str:
+        """Render a stored template text (``html``: a Telegram text, its data escaped);
+        compiled templates are cached by source. ``label`` names it in errors."""
+        return self._run(self._compile_source(source, html, label), context, label, None)
 
     def check_source(self, source: str) -> None:
         """Raise :class:`RenderError` if a per-client template text does not compile."""
         self._compile_source(source)
 
-    def _compile_source(self, source: str) -> Template:
+    def _compile_source(
+        self, source: str, html: bool = False, label: str = _SOURCE_LABEL
+    ) -> Template:
         if not isinstance(source, str):
-            raise RenderError(f"{_SOURCE_LABEL}: the template text must be a string")
+            raise RenderError(f"{label}: the template text must be a string")
         if len(source) > MAX_SOURCE_CHARS:
             raise RenderError(
-                f"{_SOURCE_LABEL}: the template text is longer than {MAX_SOURCE_CHARS} characters"
+                f"{label}: the template text is longer than {MAX_SOURCE_CHARS} characters"
             )
+        key = (html, label, source)
         with self._lock:
-            cached = self._sources.get(source)
+            cached = self._sources.get(key)
             if cached is not None:
-                self._sources.move_to_end(source)
+                self._sources.move_to_end(key)
         if cached is None:
             try:
-                cached = self._env.from_string(source)
+                cached = (self._html_env if html else self._env).from_string(source)
             except Exception as exc:
                 # Broken texts are cached too: they would fail the same way every time.
-                cached = self._error(exc, _SOURCE_LABEL, None)
+                cached = self._error(exc, label, None)
             with self._lock:
-                self._sources[source] = cached
+                self._sources[key] = cached
                 while len(self._sources) > SOURCE_CACHE_SIZE:
                     self._sources.popitem(last=False)
         if isinstance(cached, RenderError):
@@ -218,10 +267,11 @@ class Renderer:
                 continue
             if frame.filename == _SOURCE_FILENAME:
                 return None, frame.lineno or 0
-            try:
-                relative = Path(frame.filename).relative_to(self._template_dir).as_posix()
-            except ValueError:
-                relative = frame.filename
+            path = Path(frame.filename)
+            relative = next(
+                (path.relative_to(d).as_posix() for d in self._search if path.is_relative_to(d)),
+                frame.filename,
+            )
             return relative, frame.lineno or 0
         return None
 

@@ -1,7 +1,8 @@
 """The sandboxed Jinja2 environment every template runs in, with the budget wired in.
 
-Templates are plain text (SMS / Telegram), so autoescape is off, and both kinds (files of
-the ``templates`` package and per-client texts from the database) run in
+Templates are plain text (SMS / Telegram), so autoescape is off, except for Telegram's HTML
+texts (``*.html.j2`` files, and the environment made with ``html=True`` for stored ones),
+where the data they print is escaped. Both kinds (files and texts from the database) run in
 :class:`jinja2.sandbox.ImmutableSandboxedEnvironment`. On top of it every operator, call,
 loop, literal and concatenation is charged to the render budget
 (:mod:`dispatch.render.limits`) and bounded before it runs (:mod:`dispatch.render.bounds`);
@@ -14,7 +15,7 @@ defined`` and ``document.extra.car|default`` work without guarding ``extra`` fir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, cast
@@ -237,11 +238,17 @@ class SmsEnvironment(ImmutableSandboxedEnvironment):
         return _guarded_concat(values)
 
 
-def make_environment(template_dir: Path) -> SmsEnvironment:
+def _is_html(template_name: str | None) -> bool:
+    return template_name is not None and template_name.endswith(".html.j2")
+
+
+def make_environment(template_dirs: Sequence[Path], *, html: bool = False) -> SmsEnvironment:
+    """The sandbox loading files from ``template_dirs`` (the first that has a name wins);
+    ``html``: every template escapes what it prints, else only ``*.html.j2`` files do."""
     env = SmsEnvironment(
-        loader=FileSystemLoader(str(template_dir), encoding="utf-8"),
+        loader=FileSystemLoader([str(folder) for folder in template_dirs], encoding="utf-8"),
         undefined=_StrictChainableUndefined,
-        autoescape=False,
+        autoescape=True if html else _is_html,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,

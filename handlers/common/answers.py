@@ -59,7 +59,7 @@ def answer(model: type[Answer], data: Any, status: int = 200) -> web.Response:
 
 class ErrorBody(Answer):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    """Stable, machine-readable (CONTRACT §6)."""
+    """Stable, machine-readable (docs/INTERFACE.md lists them)."""
     message: str
     """For people; may change."""
     details: list[Any]

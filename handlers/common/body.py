@@ -9,6 +9,7 @@ admin API's JSON.
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from aiohttp.streams import StreamReader
@@ -67,3 +68,35 @@ async def _read_chunked(content: StreamReader, limit: int) -> bytes:
         if len(body) > limit:
             raise _too_large(limit)
     return bytes(body)
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_form(
+    request: web.Request,
+    limit: int,
+    *,
+    timeout: float,  # noqa: ASYNC109 - passed on to `read_body`
+    max_fields: int = 100,
+) -> dict[str, str]:
+    """A browser form's fields, trimmed (a repeated name: its last value), read through
+    `read_body`; 415 for another media type, 400 when it is not UTF-8 or has more than
+    `max_fields` fields."""
+    if request.content_type != FORM_TYPE:
+        raise ApiError(
+            415, "unsupported_media_type", f"send the form as Content-Type: {FORM_TYPE}"
+        )
+    body = await read_body(request, limit, timeout=timeout)
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            max_num_fields=max_fields,
+            errors="strict",
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(
+            400, "bad_request", "the form is not UTF-8, or it has too many fields"
+        ) from None
+    return {name: value.strip() for name, value in pairs}

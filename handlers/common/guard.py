@@ -8,7 +8,9 @@ headers): a web page open on an operator's machine can make the browser call Ves
   host). A DNS-rebinding page reaches 127.0.0.1 under its own name, so it is refused.
 - A cross-site browser request is refused with 403: `Sec-Fetch-Site: cross-site` or
   `same-site`, or an `Origin` that is neither the request's own host nor the public_url
-  host nor one of `http.allowed_hosts` (`Origin: null` included).
+  host nor one of `http.allowed_hosts` (`Origin: null` included). One exception: a
+  top-level navigation (GET) to a page of the web desk, `/desk/…`, so that a link to it
+  works from another site; its forms still go through this rule.
 - An admin request with a body (POST/PUT/PATCH/DELETE under `/api/v1/`, except the ERP
   webhook and the providers' receipts, which check their own) must say
   `Content-Type: application/json` (UTF-8); else 415. A form or `text/plain` body, which
@@ -37,6 +39,8 @@ _ADMIN_PREFIX = "/api/v1/"
 # answer 415 themselves where their format requires it.
 _OWN_FORMAT = ("/api/v1/events", "/api/v1/providers/")
 _CROSS_SITE = frozenset({"cross-site", "same-site"})
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+_DESK_PREFIX = "/desk/"
 _WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 # Behind a TLS proxy the scheme of `Host` is unknown: both default ports are left out of
 # the authority compared with an `Origin`.
@@ -107,9 +111,22 @@ def _origin_authority(origin: str) -> tuple[str | None, str | None]:
     return host, _authority(host, url.explicit_port)
 
 
+def _desk_navigation(request: web.Request) -> bool:
+    """A person following a link to a desk page from another site (the bot's `/desk` link
+    in Telegram Web): a top-level GET, which changes nothing and carries none of the desk's
+    SameSite=Strict cookies."""
+    headers = request.headers
+    return (
+        request.method in _SAFE_METHODS
+        and request.path.startswith(_DESK_PREFIX)
+        and headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+        and headers.get("Sec-Fetch-Dest", "").lower() == "document"
+    )
+
+
 def _check_browser(request: web.Request, own_host: str, origins: frozenset[str]) -> None:
     site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
-    if site in _CROSS_SITE:
+    if site in _CROSS_SITE and not _desk_navigation(request):
         logger.warning("cross-site browser request refused (Sec-Fetch-Site: %s)", site)
         raise ApiError(403, "forbidden", "cross-site requests are not accepted")
     origin = request.headers.get(hdrs.ORIGIN)

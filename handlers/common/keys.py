@@ -17,14 +17,15 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from dispatch.config import SmsServiceConfig, SmsTestSettings
-from dispatch.delivery.channels.sms.base import SmsProvider
+from dispatch.config import SmsTestSettings
+from dispatch.delivery.channels.sms.live import LiveProviders
 from dispatch.delivery.wakeup import Wakeup
 from dispatch.intake.ingest import EventIngestor
 from dispatch.journal.service import JournalActions
 from dispatch.journal.status_changes import StatusChanges
 from dispatch.ops.metrics import Metrics
 from dispatch.render.renderer import Renderer
+from dispatch.render.versions import TemplateLibrary
 from dispatch.runtime_config import RuntimeConfig
 from handlers.common.context import HttpContext
 from storage.database import Database
@@ -52,16 +53,17 @@ DB = web.AppKey("db", Database)
 INGESTOR = web.AppKey("ingestor", EventIngestor)
 RUNTIME_CONFIG = web.AppKey("runtime_config", RuntimeConfig)
 RENDERER = web.AppKey("renderer", Renderer)
+#: The event types' templates edited through the API (versions, history, revert).
+TEMPLATE_LIBRARY = web.AppKey("template_library", TemplateLibrary)
 HTTP_CONTEXT = web.AppKey("http_context", HttpContext)
-SMS_PROVIDERS = web.AppKey("sms_providers", dict[str, SmsProvider])
+#: The providers of the SMS services directory as it is now (rebuilt when it changes).
+SMS_PROVIDERS = web.AppKey("sms_providers", LiveProviders)
 STATUS_CHANGES = web.AppKey("status_changes", StatusChanges)
 #: The journal's manual actions with their side effects (wake-up, prompts): built once.
 JOURNAL_ACTIONS = web.AppKey("journal_actions", JournalActions)
 METRICS = web.AppKey("metrics", Metrics)
 #: Wakes the delivery workers when something makes a notification due (they also poll).
 WAKEUP = web.AppKey("wakeup", Wakeup)
-#: The SMS services of the config file, for the read-only list in `GET /api/v1/settings`.
-SMS_SERVICES = web.AppKey[tuple[SmsServiceConfig, ...]]("admin_sms_services")
 #: The `[test_sms]` settings: allowed countries and the daily cap (shared with the bot).
 TEST_SMS_LIMITS = web.AppKey("test_sms_limits", SmsTestSettings)
 #: Set while the bot runs: returns the bot's username (getMe, cached by aiogram).

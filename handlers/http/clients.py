@@ -18,6 +18,7 @@ from dispatch.intake.clients import save_client
 from dispatch.intake.schemas import Phone
 from dispatch.render import preview
 from dispatch.render.limits import MAX_SOURCE_CHARS
+from dispatch.render.preview import TEMPLATE_FIELDS
 from dispatch.runtime_config import RuntimeConfig
 from handlers.common.answers import Answer, IsoTime, answer
 from handlers.common.auth import admin_only
@@ -46,8 +47,11 @@ class ClientOverrideIn(BaseModel):
     """Jinja2 source of the client's own client text (sandboxed); null/empty: the type's."""
     template_manager: str | None = Field(default=None, max_length=MAX_SOURCE_CHARS)
     """Jinja2 source of the client's own manager text (sandboxed); null/empty: the type's."""
+    template_attachment: str | None = Field(default=None, max_length=MAX_SOURCE_CHARS)
+    """The seed's «Шаблон вложения»: HTML (Jinja2, sandboxed, autoescaped) of a document
+    for the client made from this type's events; null/empty: none."""
 
-    @field_validator("template_client", "template_manager")
+    @field_validator("template_client", "template_manager", "template_attachment")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value if value is not None and value.strip() else None
@@ -99,6 +103,7 @@ class ClientOverride(Answer):
     send: bool | None
     template_client: str | None
     template_manager: str | None
+    template_attachment: str | None
 
 
 class ClientCard(Answer):
@@ -144,7 +149,7 @@ async def _template_problems(request: web.Request, body: ClientPutIn) -> list[di
     (in the sandbox, off the event loop); one detail per refused template."""
     templates: dict[str, dict[str, str]] = {}
     for code, override in body.overrides.items():
-        for field in ("template_client", "template_manager"):
+        for field in TEMPLATE_FIELDS:
             source = getattr(override, field)
             if source is not None:
                 templates.setdefault(code, {})[field] = source

@@ -1,22 +1,31 @@
 """`/api/v1/event-types`: the catalogue's event types with their effective settings
-(CONTRACT §3, §6); an operator changes flags and template files here."""
+(CONTRACT §3, §6); an operator changes flags and template files here, and edits the texts
+themselves under `/templates/{recipient}` (CONTRACT §7: versions, history, revert)."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable
+from dataclasses import asdict
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.config import EventTypeOverride, EventTypeSettings
+from dispatch.render.library import RECIPIENTS, TemplateRecipient
 from dispatch.render.renderer import Renderer
-from handlers.common.answers import Answer, json_response
+from dispatch.render.versions import (
+    MAX_TEMPLATE_CHARS,
+    TemplateLibrary,
+    TemplateRefused,
+    TemplateView,
+)
+from handlers.common.answers import Answer, IsoTime, json_response
 from handlers.common.auth import ADMIN_ACTOR, admin_only
 from handlers.common.errors import ApiError, validation_error
-from handlers.common.keys import DB, RENDERER, RUNTIME_CONFIG
+from handlers.common.keys import DB, RENDERER, RUNTIME_CONFIG, TEMPLATE_LIBRARY
 from handlers.common.parsing import json_body, validated
 
 logger = logging.getLogger(__name__)
@@ -74,11 +83,9 @@ def event_code(request: web.Request) -> str:
 
 
 def template_file_problem(renderer: Renderer, name: str) -> str | None:
-    """Why `name` is not a template file under the renderer's directory, or None."""
-    root = renderer.template_dir
-    path = (root / name).resolve()
-    if Path(name).is_absolute() or not path.is_relative_to(root) or not path.is_file():
-        return f"template {name!r} does not exist under templates/"
+    """Why `name` is not a template file of the renderer's folders, or None."""
+    if renderer.origin_of(name) is None:
+        return f"template {name!r} does not exist under templates/ (nor in [templates] dir)"
     return None
 
 
@@ -124,3 +131,119 @@ async def put_event_type(request: web.Request) -> web.Response:
         raise validation_error(exc, "invalid event type settings") from None
     logger.info("event type %s changed through the admin API: %s", code, ", ".join(changes))
     return EventType.of(code, updated).response()
+
+
+# --------------------------------------------------------------------------- templates
+
+RECIPIENT_SCHEMA: dict[str, Any] = {"type": "string", "enum": list(RECIPIENTS)}
+
+
+class TemplateVariable(Answer):
+    """A value a template of the type may use, with the sample event's value."""
+
+    name: str
+    """Its path in Jinja (`document.number`, `document.lines[0].name`)."""
+    type: Literal["string", "number", "boolean", "list", "object", "null"]
+    example: str | int | float | bool | None
+    """The sample event's value; null for a list or an object (their items follow)."""
+
+
+class TemplateVersionItem(Answer):
+    version: int
+    saved_at: IsoTime
+    actor: str
+
+
+class Template(Answer):
+    """A type's text for one recipient, as the next event uses it."""
+
+    source: str | None
+    """The Jinja2 source; null: the type has no Telegram text (the plain one goes)."""
+    version: int
+    """The stored version in use; 0 while a file is."""
+    origin: Literal["package", "dir", "stored"] | None
+    """Where the text comes from: the packaged file, `[templates] dir`, a saved version."""
+    file: str
+    """The file used when no saved version is (relative to the template folders)."""
+    variables: list[TemplateVariable]
+    history: list[TemplateVersionItem]
+    """Every saved version, newest first."""
+
+    @classmethod
+    def of(cls, view: TemplateView) -> Template:
+        return cls.model_validate(
+            {
+                "source": view.source,
+                "version": view.version,
+                "origin": view.origin,
+                "file": view.file,
+                "variables": [asdict(item) for item in view.variables],
+                "history": [asdict(item) for item in view.history],
+            }
+        )
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    source: str = Field(min_length=1, max_length=MAX_TEMPLATE_CHARS)
+    """Jinja2 source (a Telegram text is HTML: the data it prints is escaped)."""
+
+
+class RevertIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    version: int = Field(ge=0, le=2**31 - 1)  # the column is a 32-bit integer
+    """A saved version; 0 goes back to the template files."""
+
+
+def _recipient(request: web.Request) -> TemplateRecipient:
+    recipient = request.match_info["recipient"]
+    if recipient not in RECIPIENTS:
+        raise ApiError(
+            404, "not_found", f"unknown recipient {recipient!r}; one of {', '.join(RECIPIENTS)}"
+        )
+    return recipient
+
+
+_TEMPLATE_PATH = "/api/v1/event-types/{code}/templates/{recipient}"
+
+
+@routes.get(_TEMPLATE_PATH)
+@admin_only
+async def get_template(request: web.Request) -> web.Response:
+    code, recipient = event_code(request), _recipient(request)
+    return Template.of(await request.app[TEMPLATE_LIBRARY].view(code, recipient)).response()
+
+
+async def _changed(change: Awaitable[TemplateView]) -> web.Response:
+    """The template after `change`, or the 422 naming the field (and the line)."""
+    try:
+        view = await change
+    except TemplateRefused as exc:
+        detail = {"loc": [exc.field], "message": str(exc), "type": exc.kind, "line": exc.lineno}
+        raise ApiError(422, "validation_error", str(exc), [detail]) from None
+    return Template.of(view).response()
+
+
+def _library(request: web.Request) -> TemplateLibrary:
+    return request.app[TEMPLATE_LIBRARY]
+
+
+@routes.put(_TEMPLATE_PATH)
+@admin_only
+async def put_template(request: web.Request) -> web.Response:
+    """Save a new version after a dry render on the type's sample event."""
+    code, recipient = event_code(request), _recipient(request)
+    body = validated(TemplateIn, await json_body(request), "invalid template")
+    return await _changed(_library(request).save(code, recipient, body.source, actor=ADMIN_ACTOR))
+
+
+@routes.post(_TEMPLATE_PATH + "/revert")
+@admin_only
+async def revert_template(request: web.Request) -> web.Response:
+    code, recipient = event_code(request), _recipient(request)
+    body = validated(RevertIn, await json_body(request), "invalid revert request")
+    return await _changed(
+        _library(request).revert(code, recipient, body.version, actor=ADMIN_ACTOR)
+    )

@@ -13,7 +13,7 @@ from dispatch.render import preview
 from dispatch.render.segments import Encoding
 from handlers.common.answers import Answer, answer
 from handlers.common.auth import admin_only
-from handlers.common.keys import DB, RENDERER, RUNTIME_CONFIG
+from handlers.common.keys import DB, RENDERER, RUNTIME_CONFIG, TEMPLATE_LIBRARY
 from handlers.common.parsing import json_body, validated
 from handlers.http.event_types import event_code
 
@@ -79,6 +79,7 @@ async def preview_event_type(request: web.Request) -> web.Response:
             config=request.app[RUNTIME_CONFIG],
             renderer=request.app[RENDERER],
             event=event,
+            stored=await request.app[TEMPLATE_LIBRARY].stored.current(session),
         )
     return answer(EventPreview, result.as_json())
 

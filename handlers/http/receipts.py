@@ -62,7 +62,8 @@ async def _callback_request(request: web.Request) -> CallbackRequest:
 @routes.post("/api/v1/providers/{name}/status")
 async def provider_status(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    provider = request.app[SMS_PROVIDERS].get(name)
+    # A service created on another replica a moment ago already gets its receipts here.
+    provider = (await request.app[SMS_PROVIDERS].refresh(request.app[DB])).get(name)
     if provider is None:
         raise ApiError(404, "not_found", f"no SMS service named {name!r} is configured")
     callback = await _callback_request(request)

@@ -1,12 +1,14 @@
 """`GET`/`PUT /api/v1/settings`: the effective notify settings (CONTRACT §6).
 
 The config file's `[notify]` overlaid with what this API stored; the SMS services of the
-config file are listed read-only and without credentials.
+directory are listed read-only and without credentials (they are managed by
+`/api/v1/sms-services`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated
 
@@ -18,7 +20,7 @@ from dispatch.runtime_config import SettingsRejected
 from handlers.common.answers import Answer, json_response
 from handlers.common.auth import ADMIN_ACTOR, admin_only
 from handlers.common.errors import ApiError, validation_error
-from handlers.common.keys import DB, RUNTIME_CONFIG, SMS_SERVICES
+from handlers.common.keys import DB, RUNTIME_CONFIG
 from handlers.common.parsing import json_body
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ def _number(value: Decimal) -> int | float:
 
 
 class SmsService(Answer):
-    """One of `[[sms_services]]` by name and kind (never its credentials)."""
+    """A service of the directory by name and kind (never its credentials)."""
 
     name: str
     kind: SmsKind
@@ -51,10 +53,10 @@ class Settings(NotifySettings):
         Decimal, PlainSerializer(_number, return_type=int | float)
     ] = NotifySettings.model_fields["low_balance_threshold"].default
     sms_services: list[SmsService]
-    """Read-only here: configured in the config file's `[[sms_services]]`."""
+    """Read-only here: managed by `/api/v1/sms-services`."""
 
     @classmethod
-    def of(cls, notify: NotifySettings, services: tuple[SmsServiceConfig, ...]) -> Settings:
+    def of(cls, notify: NotifySettings, services: Sequence[SmsServiceConfig]) -> Settings:
         return cls.model_validate(
             {
                 **notify.model_dump(),
@@ -71,7 +73,7 @@ class Settings(NotifySettings):
 async def get_settings(request: web.Request) -> web.Response:
     async with request.app[DB].sessions() as session:
         effective = await request.app[RUNTIME_CONFIG].current(session)
-    return Settings.of(effective.notify, request.app.get(SMS_SERVICES, ())).response()
+    return Settings.of(effective.notify, effective.sms_services).response()
 
 
 @routes.put("/api/v1/settings")
@@ -83,7 +85,7 @@ async def put_settings(request: web.Request) -> web.Response:
         raise ApiError(
             422,
             "validation_error",
-            "sms_services is read-only here: configure [[sms_services]] in the config file",
+            "sms_services is read-only here: manage them with /api/v1/sms-services",
             [{"loc": ["sms_services"], "message": "read-only", "type": "read_only"}],
         )
     try:
@@ -96,4 +98,6 @@ async def put_settings(request: web.Request) -> web.Response:
     except SettingsRejected as exc:
         raise ApiError(422, "settings_rejected", str(exc)) from None
     logger.info("notify settings changed through the admin API: %s", ", ".join(sorted(changes)))
-    return Settings.of(notify, request.app.get(SMS_SERVICES, ())).response()
+    async with request.app[DB].sessions() as session:
+        effective = await request.app[RUNTIME_CONFIG].current(session)
+    return Settings.of(notify, effective.sms_services).response()

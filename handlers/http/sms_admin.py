@@ -13,6 +13,7 @@ from dispatch.delivery.channels.outcome import OutcomeKind
 from dispatch.delivery.channels.sms.base import ProviderError, SmsProvider
 from dispatch.intake.schemas import Phone
 from dispatch.ops.balance import ThresholdState, balance_report
+from dispatch.ops.sms_price import PriceSource
 from dispatch.ops.sms_tools import Refusal, TestSmsRefused, send_test_sms
 from dispatch.render.segments import Encoding
 from handlers.common.answers import Answer, answer
@@ -46,21 +47,33 @@ class BalanceQuery(BaseModel):
 
 
 class Balance(Answer):
-    """The SMS balance of a provider with the low-balance threshold state (the same report
-    as `vestnik balance` and the bot's /balance)."""
+    """The SMS balance of a provider in money and in SMS, with the low-balance threshold
+    state (the same report as `vestnik balance` and the bot's /balance)."""
 
     service: str
     kind: str
     balance: str
     """Decimal, as a string."""
     currency: str | None
-    threshold: str
-    """Decimal, as a string."""
+    price_per_sms: str | None
+    """The price of one segment (decimal string); null when nothing tells it."""
+    price_source: PriceSource | None
+    """provider: its price API; recorded: the average of the last sends; configured:
+    `price_per_sms` of the service."""
+    sms_left: int | None
+    """How many SMS segments the balance pays for; null without a price."""
+    threshold: int
+    """`notify.low_balance_threshold`, in SMS."""
     below_threshold: bool
     state: ThresholdState
-    """off: threshold 0; below: under the threshold; ok: at or above."""
+    """off: threshold 0; below: fewer SMS left than the threshold; ok: at or above;
+    unknown: no price of one SMS, so nothing to compare."""
     alert_active: bool | None
     """Whether the low-balance alert is raised (null when unknown)."""
+    spent_per_day: str | None
+    """The average spending a day over the last 7 days (decimal string); null before any."""
+    days_left: float | None
+    """How many days the balance lasts at that spending; null before any."""
 
 
 class TestSmsResult(Answer):
@@ -77,7 +90,7 @@ class TestSmsResult(Answer):
 
 
 async def _provider(request: web.Request, name: str | None) -> SmsProvider:
-    providers = request.app[SMS_PROVIDERS]
+    providers = await request.app[SMS_PROVIDERS].refresh(request.app[DB])
     if not providers:
         raise ApiError(409, "no_sms_service", "no SMS service is configured ([[sms_services]])")
     if name is None:

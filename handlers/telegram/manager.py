@@ -30,7 +30,8 @@ from dispatch.ops.balance import balance_report, provider_in_use
 from dispatch.ops.sms_tools import TestSmsRefused, send_test_sms
 from dispatch.phones import InvalidPhone, normalise_phone
 from dispatch.runtime_config import EffectiveConfig, RuntimeConfig
-from storage import directory, notifications
+from handlers.desk.links import DeskLinks
+from storage import directory, events, notifications
 from storage.database import Database
 from storage.statuses import ALL_STATUSES
 
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 JOURNAL_LIMIT = 10
-MANAGER_COMMANDS = ("journal", "status", "resend", "sent", "balance", "testsms")
+MANAGER_COMMANDS = ("journal", "status", "resend", "sent", "balance", "testsms", "desk")
 _ID = re.compile(r"[#№]?\s*([0-9]{1,19})")
 
 
@@ -96,9 +97,14 @@ async def journal(
             limit=JOURNAL_LIMIT,
         )
         names = await directory.client_names(session, [row.client_id or "" for row in rows])
+        documents = await events.documents_by_pk(
+            session, [row.event_pk for row in rows if row.event_pk is not None]
+        )
     await answer(
         message,
-        texts.render("journal.html.j2", rows=rows, names=names, status=wanted),
+        texts.render(
+            "journal.html.j2", rows=rows, names=names, documents=documents, status=wanted
+        ),
     )
 
 
@@ -116,12 +122,15 @@ async def status(
             await answer(message, texts.render("not_found.html.j2", id=notification_id))
             return
         names = await directory.client_names(session, [entry.notification.client_id or ""])
+        event_pk = entry.notification.event_pk
+        documents = await events.documents_by_pk(session, [] if event_pk is None else [event_pk])
     await answer(
         message,
         texts.render(
             "status.html.j2",
             entry=entry,
             client_name=names.get(entry.notification.client_id or ""),
+            document=documents.get(event_pk) if event_pk is not None else None,
         ),
     )
 
@@ -221,19 +230,7 @@ async def balance(
             message, texts.render("balance.html.j2", service=provider.name, error=str(exc))
         )
         return
-    await answer(
-        message,
-        texts.render(
-            "balance.html.j2",
-            service=report.service,
-            error=None,
-            amount=report.balance,
-            currency=report.currency,
-            threshold=report.threshold,
-            state=report.state.value,
-            alert_active=report.alert_active,
-        ),
-    )
+    await answer(message, texts.render("balance.html.j2", **report.text_context()))
 
 
 async def test_sms(
@@ -298,6 +295,17 @@ async def test_sms(
     )
 
 
+async def desk(
+    message: Message, db: Database, texts: BotTexts, identity: Identity, desk_links: DeskLinks
+) -> None:
+    """`/desk`: a one-time link that signs this manager in to the web desk."""
+    manager = identity.manager
+    assert manager is not None  # the is_manager filter
+    link = await desk_links.issue(db, manager.id)
+    logger.info("desk sign-in link issued to manager %s", manager.id)
+    await answer(message, texts.render("desk_link.html.j2", url=link.url, minutes=link.minutes))
+
+
 async def managers_only(message: Message, texts: BotTexts) -> None:
     """A manager command from someone who is not a linked manager."""
     assert message.from_user is not None
@@ -348,6 +356,7 @@ def build_router() -> Router:
     router.message.register(sent_manually, Command("sent"), is_manager)
     router.message.register(balance, Command("balance"), is_manager)
     router.message.register(test_sms, Command("testsms"), is_manager)
+    router.message.register(desk, Command("desk"), is_manager)
     router.message.register(managers_only, Command(*MANAGER_COMMANDS))
     router.callback_query.register(prompt_pressed, PromptCallback.filter())
     router.callback_query.register(stale_button)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,3 +28,7 @@ async def save(session: AsyncSession, key: str, value: dict[str, Any], *, actor:
             set_={"value": value, "updated_at": now, "updated_by": actor},
         )
     )
+
+
+async def delete(session: AsyncSession, key: str) -> None:
+    await session.execute(sa_delete(StoredSetting).where(StoredSetting.key == key))

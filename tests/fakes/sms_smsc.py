@@ -1,4 +1,5 @@
-"""Fake SMSC.ru: send.php, balance.php, status.php with `fmt=3` JSON replies.
+"""Fake SMSC.ru: send.php, balance.php, status.php with `fmt=3` JSON replies. send.php
+with `cost=1` only calculates: `{"cost", "cnt"}`, nothing sent or charged (the price call).
 
 Parameters come from the query and/or a form body and are decoded with the request's
 `charset` (SMSC's default is windows-1251, so a client that forgets `charset=utf-8` sees its

@@ -1,4 +1,4 @@
-"""Fake SMS.ru: sms/send, my/balance, sms/status with `json=1` replies.
+"""Fake SMS.ru: sms/send, sms/cost, my/balance, sms/status with `json=1` replies.
 
 Whole-request errors are HTTP 200 `{"status": "ERROR", "status_code": N, "status_text"}`;
 per-number errors sit in the `sms` object of an otherwise OK reply. Without `json=1` the
@@ -64,6 +64,7 @@ class FakeSmsRu(FakeSmsServer):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/sms/send", self._send)
+        app.router.add_route("*", "/sms/cost", self._cost)
         app.router.add_route("*", "/my/balance", self._balance)
         app.router.add_route("*", "/sms/status", self._status)
 
@@ -95,7 +96,10 @@ class FakeSmsRu(FakeSmsServer):
             return params, json_response(_error(200))
         return params, None
 
-    async def _send(self, request: web.Request) -> web.Response:
+    async def _message(
+        self, request: web.Request
+    ) -> tuple[dict[str, str], list[str], str] | web.Response:
+        """The parameters, numbers and text of a send or cost request, or its refusal."""
         params, refusal = await self._checked(request)
         if refusal is not None:
             return refusal
@@ -105,6 +109,13 @@ class FakeSmsRu(FakeSmsServer):
             return json_response(_error(202))
         if not text:
             return json_response(_error(203))
+        return params, numbers, text
+
+    async def _send(self, request: web.Request) -> web.Response:
+        message = await self._message(request)
+        if isinstance(message, web.Response):
+            return message
+        params, numbers, text = message
         if self.price(text)[1] * len(numbers) > self.balance:
             return json_response(_error(201))
         per_number: dict[str, dict[str, object]] = {}
@@ -120,6 +131,36 @@ class FakeSmsRu(FakeSmsServer):
             return web.Response(text=f"100\n{first.get('sms_id', '')}\nbalance={self.balance}")
         return json_response(
             {"status": "OK", "status_code": 100, "sms": per_number, "balance": float(self.balance)}
+        )
+
+    async def _cost(self, request: web.Request) -> web.Response:
+        """What `sms/send` with the same parameters would cost, per number (`cost`, `sms`
+        parts) and in all (`total_cost`, `total_sms`); nothing is sent or charged."""
+        message = await self._message(request)
+        if isinstance(message, web.Response):
+            return message
+        _, numbers, text = message
+        parts, cost = self.price(text)
+        per_number: dict[str, dict[str, object]] = {}
+        for number in numbers:
+            if not self.valid_number(number):
+                per_number[number] = _error(202)
+                continue
+            per_number[number] = {
+                "status": "OK",
+                "status_code": 100,
+                "cost": float(cost),
+                "sms": parts,
+            }
+        priced = sum(1 for entry in per_number.values() if entry["status"] == "OK")
+        return json_response(
+            {
+                "status": "OK",
+                "status_code": 100,
+                "sms": per_number,
+                "total_cost": float(cost * priced),
+                "total_sms": parts * priced,
+            }
         )
 
     async def _balance(self, request: web.Request) -> web.Response:

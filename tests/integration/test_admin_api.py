@@ -748,7 +748,13 @@ async def test_client_card_is_created_with_default_flags_then_updated(service: S
     assert body["telegram_linked"] is False
     assert set(body["overrides"]) == set(ALL_TYPES)
     assert all(
-        override == {"send": True, "template_client": None, "template_manager": None}
+        override
+        == {
+            "send": True,
+            "template_client": None,
+            "template_manager": None,
+            "template_attachment": None,
+        }
         for override in body["overrides"].values()
     )
     status, fetched = await service.admin("GET", "/api/v1/clients/C-NEW")
@@ -853,7 +859,8 @@ async def test_a_client_template_is_used_for_the_next_event(service: Service) ->
     )
     assert status == 201, body
     assert body["overrides"]["client_order.ready"] == {
-        "send": True, "template_client": own, "template_manager": None
+        "send": True, "template_client": own, "template_manager": None,
+        "template_attachment": None,
     }  # fmt: skip
 
     await post(service, "client_order.ready", event_id="erp-own")
@@ -862,6 +869,39 @@ async def test_a_client_template_is_used_for_the_next_event(service: Service) ->
     texts = {item["event_id"]: item["text"] for item in (await journal(service))[1]["items"]}
     assert texts["erp-own"] == "ООО Ромашка, заказ ЗК-000123 ждёт вас на складе."
     assert "ждёт вас на складе" not in texts["erp-default"]
+
+
+async def test_the_client_card_keeps_an_attachment_template_per_type(service: Service) -> None:
+    """The seed's «Шаблоны вложений» on the client card: HTML, checked like the texts."""
+    html = "<h1>Заказ {{ document.number }}</h1>\n<p>{{ client.name }}</p>"
+    status, body = await service.admin(
+        "PUT",
+        "/api/v1/clients/C-1001",
+        json_body={
+            "name": "ООО <Ромашка>",
+            "overrides": {"client_order.ready": {"template_attachment": html}},
+        },
+    )
+    assert status == 201, body
+    assert body["overrides"]["client_order.ready"]["template_attachment"] == html
+    assert body["overrides"]["client_order.posted"]["template_attachment"] is None
+    status, fetched = await service.admin("GET", "/api/v1/clients/C-1001")
+    assert (status, fetched["overrides"]) == (200, body["overrides"])
+
+    status, refused = await service.admin(
+        "PUT",
+        "/api/v1/clients/C-1001",
+        json_body={
+            "overrides": {"client_order.ready": {"template_attachment": "<p>\n{{ x.y "}}
+        },
+    )
+    assert status == 422, refused
+    [detail] = refused["error"]["details"]
+    assert detail["loc"] == ["overrides", "client_order.ready", "template_attachment"]
+    assert detail["line"] == 2
+    assert "client_order.ready, attachment (HTML)" in detail["message"]
+    _, kept = await service.admin("GET", "/api/v1/clients/C-1001")
+    assert kept["overrides"]["client_order.ready"]["template_attachment"] == html
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from tests.integration.test_bot_support import (
     links,
     say,
 )
-from tests.integration.test_scheduler import INTERVAL, at, scheduler_of
+from tests.integration.test_scheduler import INTERVAL, at, priced, scheduler_of
 
 CARD_KEYS = {
     "id", "name", "phone", "email", "is_admin", "telegram_linked", "telegram_chats",
@@ -338,7 +338,7 @@ async def monitored(
         notify={"low_balance_threshold": 100},
         scheduler={"balance_check_seconds": INTERVAL, "balance_failures_before_alert": 3},
     )
-    running = await start_service(settings)
+    running = await start_service(priced(settings))
     try:
         yield running
     finally:

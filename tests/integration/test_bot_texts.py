@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.conversation.subscriptions import Linked
 from storage.directory import ClientRef, ManagerRef
+from storage.events import DocumentRef
 from storage.statuses import ALL_STATUSES
 
 EVIL = '<i>"Рога & копыта"</i>'
@@ -36,7 +36,9 @@ ROW = SimpleNamespace(
     reason=EVIL,
     text=EVIL,
     created_at=WHEN,
+    event_pk=5,
 )
+DOCUMENTS = {5: DocumentRef(EVIL, EVIL)}
 STEP = SimpleNamespace(at=WHEN, to_status="pending", actor=EVIL, reason=EVIL)
 
 # Each template with a context that puts an outside value everywhere one can go.
@@ -57,15 +59,18 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "help_client.html.j2": [{"subscribed": True}, {"subscribed": False}],
     "help_manager.html.j2": [{"manager": MANAGER}, {"manager": None}],
     "journal.html.j2": [
-        {"rows": [ROW], "names": {"C-<1>": EVIL}, "status": "failed"},
-        {"rows": [], "names": {}, "status": None},
+        {"rows": [ROW], "names": {"C-<1>": EVIL}, "documents": DOCUMENTS, "status": "failed"},
+        {"rows": [ROW], "names": {"C-<1>": EVIL}, "documents": {}, "status": None},
+        {"rows": [], "names": {}, "documents": {}, "status": None},
     ],
     "journal_bad_status.html.j2": [{"given": EVIL, "statuses": ["sent", "failed"]}],
     "status.html.j2": [
         {
             "entry": SimpleNamespace(notification=ROW, event_id=EVIL, history=[STEP]),
             "client_name": EVIL,
+            "document": document,
         }
+        for document in (DOCUMENTS[5], None)
     ],
     "usage.html.j2": [{"command": c} for c in ("status", "testsms")],
     "not_found.html.j2": [{"id": 7}],
@@ -88,15 +93,21 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     ],
     "balance.html.j2": [
         {"service": EVIL, "error": EVIL},
-        {
-            "service": EVIL,
-            "error": None,
-            "amount": Decimal("12.5"),
-            "currency": EVIL,
-            "threshold": Decimal(100),
-            "state": "below",
-            "alert_active": True,
-        },
+        *(
+            {
+                "service": EVIL,
+                "error": None,
+                "balance_money": EVIL,
+                "price_money": EVIL if priced else None,
+                "sms_left": 5 if priced else None,
+                "threshold": 100,
+                "state": state,
+                "alert_active": True,
+                "spent_money": EVIL,
+                "days_text": "2,5",
+            }
+            for priced, state in ((True, "below"), (True, "ok"), (False, "unknown"), (True, "off"))
+        ),
     ],
     "no_sms_service.html.j2": [{}],
     "test_sms.html.j2": [
@@ -134,6 +145,7 @@ CONTEXTS: dict[str, list[dict[str, Any]]] = {
     "auto_reply.html.j2": [{"text": EVIL}],
     "chat_reply_failed.html.j2": [{}],
     "chat_manager_hint.html.j2": [{}],
+    "desk_link.html.j2": [{"url": EVIL, "minutes": 10}],
 }
 
 # The tags Telegram's HTML parse mode knows (and we use).

@@ -146,7 +146,10 @@ async def test_all_checks_pass_and_print_one_line_each(
     assert f"(schema {migrate.head_revision()}, up to date)" in lines[1]
     assert lines[2].endswith(f"127.0.0.1:{everything['smtp_port']} (login as {SMTP_USER})")
     assert "@vestnik_test_bot via http://127.0.0.1:" in lines[3]
-    assert lines[4].endswith("http: balance 1000.0 RUB")
+    # No price API on the http kind and no price_per_sms: the SMS left cannot be counted.
+    assert lines[4].endswith(
+        "http: balance 1000.0 RUB (SMS left unknown: no price API and no price_per_sms)"
+    )
     assert lines[1].startswith("ok   database  sqlite+aiosqlite:///")
     for secret in (SMTP_PASSWORD, everything["telegram"].token, everything["gateway"].token):
         assert secret not in output
@@ -313,3 +316,25 @@ def test_lines_are_aligned() -> None:
         ]
     )
     assert lines == ["ok   config    x", "FAIL database  y", "skip smtp      z"]
+
+
+async def test_the_balance_is_counted_in_sms_against_the_threshold(
+    everything: dict[str, Any],
+) -> None:
+    gateway: FakeHttpGateway = everything["gateway"]
+    service = {
+        "name": "main",
+        "kind": "http",
+        "base_url": gateway.base_url,
+        "token": gateway.token,
+        "price_per_sms": "2.50",
+    }
+    results = _by_name(await run_checks(_settings(everything, sms_services=[service]), None))
+    assert results["sms:main"].detail == "http: balance 1000.0 RUB = 400 SMS"
+
+    below = _settings(everything, sms_services=[service], notify={"low_balance_threshold": 500})
+    results = _by_name(await run_checks(below, None))
+    assert results["sms:main"].status == "ok"
+    assert results["sms:main"].detail == (
+        "http: balance 1000.0 RUB = 400 SMS, below notify.low_balance_threshold = 500 SMS"
+    )

@@ -183,6 +183,7 @@ name = "main"
 kind = "http"
 base_url = "{gateway_url}"
 token = "{token}"
+price_per_sms = "1.00"
 """,
         encoding="utf-8",
     )
@@ -202,8 +203,8 @@ async def test_balance_and_test_sms_from_the_command_line(
         assert await loop.run_in_executor(None, main, ["migrate"]) == 0
         assert await loop.run_in_executor(None, main, ["balance"]) == 0
         out = capsys.readouterr().out
-        assert "main (http): balance 1000" in out
-        assert "BELOW threshold 2000" in out
+        assert "main (http): balance 1000.0 RUB = 1000 SMS at 1.00 (configured price)" in out
+        assert "BELOW threshold 2000 SMS" in out
 
         assert await loop.run_in_executor(None, main, ["test-sms", "8 916 765-43-21"]) == 0
         out = capsys.readouterr().out

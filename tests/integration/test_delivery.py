@@ -55,7 +55,7 @@ async def test_subscribed_client_reads_the_order_ready_message_in_telegram(
 
     [message] = telegram.messages_to(CLIENT_CHAT)
     assert "ЗК-000123" in message.text
-    assert message.parse_mode is None
+    assert message.parse_mode == "HTML"  # the type's Telegram text (client_telegram.html.j2)
     assert row.channel == "telegram"
     assert row.telegram_message_id == message.message_id
     assert row.attempts == 1

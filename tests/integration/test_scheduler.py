@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from bot.cli.sms import print_balance
 from bot.scheduler import AppScheduler, JobRunResult, slot_of
+from bot.settings import Settings
 from handlers.common.keys import SCHEDULER
 from storage import directory
 from storage.models import JobRun, OutboxEmail
@@ -41,6 +42,16 @@ def at(step: int) -> datetime:
     return T0 + timedelta(seconds=step * INTERVAL + 17)
 
 
+def priced(settings: Settings, price_per_sms: str = "1.00") -> Settings:
+    """`settings` with every SMS service at `price_per_sms`. The fake `http` gateway has no
+    price API: at 1 ₽ per SMS a threshold of 100 SMS falls at 100 ₽."""
+    services = [
+        service.model_copy(update={"price_per_sms": Decimal(price_per_sms)})
+        for service in settings.sms_services
+    ]
+    return settings.model_copy(update={"sms_services": services})
+
+
 def scheduled_settings(
     database_url: str,
     telegram: FakeTelegram,
@@ -48,13 +59,15 @@ def scheduled_settings(
     smtp: FakeSmtp,
     **notify: Any,
 ) -> Any:
-    return live_settings(
-        database_url,
-        telegram,
-        gateway,
-        notify={"low_balance_threshold": 100, "admin_emails": ADMINS, **notify},
-        smtp=smtp.settings(),
-        scheduler={"balance_check_seconds": INTERVAL, "balance_failures_before_alert": 3},
+    return priced(
+        live_settings(
+            database_url,
+            telegram,
+            gateway,
+            notify={"low_balance_threshold": 100, "admin_emails": ADMINS, **notify},
+            smtp=smtp.settings(),
+            scheduler={"balance_check_seconds": INTERVAL, "balance_failures_before_alert": 3},
+        )
     )
 
 
@@ -135,15 +148,15 @@ async def test_a_fall_below_the_threshold_alerts_once_and_again_after_a_top_up_a
     assert sorted(mail.rcpt_tos) == sorted(ADMINS), "one message to every admin address"
     assert mail.to == ", ".join(ADMINS)
     assert "ниже порога" in mail.subject
-    assert "40,00 ₽" in mail.subject
-    assert "Текущий баланс: 40,00 ₽" in mail.body
-    assert "Порог уведомления: 100,00 ₽" in mail.body
+    assert "осталось примерно 40 SMS" in mail.subject
+    assert "Осталось примерно 40 SMS (40,00 ₽ по 1,00 ₽)." in mail.body
+    assert "Порог уведомления: 100 SMS" in mail.body
     assert "«main»" in mail.body
     assert mail.message["Auto-Submitted"] == "auto-generated"
     [text] = alerts_to(telegram, ADMIN_CHAT)
     assert "Баланс SMS ниже порога" in text
     assert "40,00 ₽" in text
-    assert "100,00 ₽" in text
+    assert "при пороге 100 SMS" in text
     assert alerts_to(telegram, OTHER_MANAGER_CHAT) == [], "only admins hear about the balance"
 
     # Still low: nothing more, however many checks.
@@ -345,7 +358,7 @@ async def test_threshold_zero_means_no_alert_and_a_new_threshold_applies_at_the_
         assert status == 200
         await scheduler.run_job_now("balance", now=at(2))
         [mail] = await smtp.wait_for(1)
-        assert "Порог уведомления: 50,00 ₽" in mail.body
+        assert "Порог уведомления: 50 SMS" in mail.body
         assert len(alerts_to(telegram, ADMIN_CHAT)) == 1
     finally:
         await service.client.close()
@@ -393,19 +406,24 @@ async def test_the_cli_and_the_admin_api_show_the_same_figure_and_threshold_stat
 
     body, line = await both()
     assert Decimal(body["balance"]) == Decimal("84.75")
-    assert (body["threshold"], body["state"], body["below_threshold"]) == ("200", "below", True)
+    assert (body["threshold"], body["state"], body["below_threshold"]) == (200, "below", True)
+    assert (body["sms_left"], body["price_per_sms"]) == (84, "1.00")
     assert body["alert_active"] is False
-    assert line == "main (http): balance 84.75 RUB; BELOW threshold 200; alert armed"
+    assert line == (
+        "main (http): balance 84.75 RUB = 84 SMS at 1.00 (configured price); "
+        "BELOW threshold 200 SMS; alert armed"
+    )
 
     await scheduler_of(monitored).run_job_now("balance", now=at(0))
     body, line = await both()
     assert body["alert_active"] is True
-    assert line.endswith("BELOW threshold 200; alert raised")
+    assert line.endswith("BELOW threshold 200 SMS; alert raised")
 
     sms_gateway.balance = Decimal("250.5")
     body, line = await both()
     assert (Decimal(body["balance"]), body["state"]) == (Decimal("250.5"), "ok")
-    assert line.startswith("main (http): balance 250.5 RUB; above threshold 200")
+    assert line.startswith("main (http): balance 250.5 RUB = 250 SMS at 1.00 (configured price)")
+    assert line.endswith("; at or above threshold 200 SMS; alert raised")
 
     status, _ = await monitored.admin(
         "PUT", "/api/v1/settings", json_body={"low_balance_threshold": 0}
@@ -413,7 +431,7 @@ async def test_the_cli_and_the_admin_api_show_the_same_figure_and_threshold_stat
     assert status == 200
     body, line = await both()
     assert body["state"] == "off"
-    assert line == "main (http): balance 250.5 RUB; low-balance alerts off (threshold 0)"
+    assert line.endswith("; low-balance alerts off (threshold 0)")
 
 
 # --------------------------------------------------------------------------- replicas
@@ -506,14 +524,19 @@ async def test_vestnik_balance_without_a_database_uses_the_file_and_creates_noth
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     missing = tmp_path / "never-created.db"
-    settings = live_settings(
-        f"sqlite+aiosqlite:///{missing}",
-        telegram,
-        sms_gateway,
-        notify={"low_balance_threshold": 50},
+    settings = priced(
+        live_settings(
+            f"sqlite+aiosqlite:///{missing}",
+            telegram,
+            sms_gateway,
+            notify={"low_balance_threshold": 50},
+        )
     )
     sms_gateway.balance = Decimal("49.99")
     await asyncio.to_thread(print_balance, settings, None)
     line = capsys.readouterr().out.strip()
-    assert line == "main (http): balance 49.99 RUB; BELOW threshold 50"
+    assert line == (
+        "main (http): balance 49.99 RUB = 49 SMS at 1.00 (configured price); "
+        "BELOW threshold 50 SMS"
+    )
     assert not missing.exists()

@@ -21,6 +21,7 @@ from tests.conftest import Service, live_settings, start_service
 from tests.fakes.sms_http import FakeHttpGateway
 from tests.fakes.smtp import FakeSmtp, Mode, TlsFiles, make_tls
 from tests.fakes.telegram import FakeTelegram
+from tests.integration.test_scheduler import priced
 
 ADMINS = ["boss@shop.test"]
 NOW = datetime(2030, 3, 1, 9, 0, 17, tzinfo=UTC)
@@ -41,15 +42,14 @@ async def vestnik_with(
     smtp: FakeSmtp,
     **smtp_extra: object,
 ) -> Service:
-    return await start_service(
-        live_settings(
-            database_url,
-            telegram,
-            gateway,
-            notify={"low_balance_threshold": 100, "admin_emails": ADMINS},
-            smtp=smtp.settings(**smtp_extra),
-        )
+    settings = live_settings(
+        database_url,
+        telegram,
+        gateway,
+        notify={"low_balance_threshold": 100, "admin_emails": ADMINS},
+        smtp=smtp.settings(**smtp_extra),
     )
+    return await start_service(priced(settings))
 
 
 async def raise_low_balance_alert(service: Service, gateway: FakeHttpGateway) -> None:

@@ -138,7 +138,7 @@ def admin_routes(service: Service) -> list[tuple[str, str]]:
         for method, operation in item.items()
         if isinstance(operation, dict) and operation.get("security") == []
     }
-    samples = {"id": "1", "code": "client_order.ready", "name": "main"}
+    samples = {"id": "1", "code": "client_order.ready", "name": "main", "recipient": "client"}
     found = set()
     for route in service.app.router.routes():
         info = route.resource.get_info() if route.resource is not None else {}

@@ -48,6 +48,7 @@ SECRETS = {
     "sms_api_key": "smsru-api-key-3c2b1a",
     "sms_token": "gateway-token-6f5e",
     "database": "pg-pa55word-q1w2",
+    "desk": "desk-cookie-key-8d7c6b",
 }
 
 
@@ -57,6 +58,7 @@ def _settings() -> Settings:
         admin={"token": SECRETS["admin"]},
         telegram={"token": SECRETS["telegram"], "webhook_secret": SECRETS["telegram_webhook"]},
         smtp={"host": "smtp.example.com", "username": "u", "password": SECRETS["smtp"]},
+        desk={"secret": SECRETS["desk"]},
         sms_services=[
             {"name": "a", "kind": "smsc", "login": "l", "password": SECRETS["sms_password"]},
             {"name": "b", "kind": "smsru", "api_key": SECRETS["sms_api_key"]},

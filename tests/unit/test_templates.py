@@ -257,7 +257,7 @@ def test_every_type_has_both_template_files(renderer: Renderer) -> None:
     for event_type in EVENT_TYPES.values():
         assert (renderer.template_dir / event_type.template_client).is_file()
         assert (renderer.template_dir / event_type.template_manager).is_file()
-    files = sorted(p.name for p in (renderer.template_dir / "events").glob("*.j2"))
+    files = sorted(p.name for p in (renderer.template_dir / "events").glob("*.txt.j2"))
     assert len(files) == 2 * len(CONTRACT_CODES)
 
 
@@ -328,14 +328,17 @@ def test_text_with_nulls_everywhere(renderer: Renderer, code: str, recipient: st
 
 def test_refused_lines_are_listed_briefly(renderer: Renderer) -> None:
     code = "client_refusal.posted"
+    # The client's SMS counts the lines (one segment); the manager's text lists them.
     client = renderer.render(EVENT_TYPES[code].template_client, full_context(code))
-    assert "MANN W914/2, NGK BKR6E и ещё 2" in client
+    assert client == "Отказ №ОК-000018 оформлен: 4 позиции на 3 450,00 ₽."
     manager = renderer.render(EVENT_TYPES[code].template_manager, full_context(code))
     assert "MANN W914/2, NGK BKR6E, Bosch 0 986 452 041 и ещё 1" in manager
-    two = renderer.render(EVENT_TYPES[code].template_client, full_context(code, lines=LINES[:2]))
-    assert "и ещё" not in two
+    three = renderer.render(
+        EVENT_TYPES[code].template_manager, full_context(code, lines=LINES[:3])
+    )
+    assert "и ещё" not in three
     names = renderer.render(
-        EVENT_TYPES[code].template_client,
+        EVENT_TYPES[code].template_manager,
         full_context(
             code, lines=[{"name": "Колодки тормозные передние, комплект Brembo"}, "Фильтр салона"]
         ),
@@ -347,10 +350,13 @@ def test_ready_order_for_the_client(renderer: Renderer) -> None:
     text = renderer.render(
         EVENT_TYPES["client_order.ready"].template_client, full_context("client_order.ready")
     )
-    assert text == (
-        "Заказ №ЗК-000123 на 15 230,50 ₽ готов к выдаче. Пункт выдачи: ул. Ленина, 5. "
-        "Тел. +74950000000"
+    # One SMS segment: the pickup point fits, the amount and the shop's phone do not.
+    assert text == "Заказ №ЗК-000123 готов к выдаче. Пункт выдачи: ул. Ленина, 5."
+    no_point = renderer.render(
+        EVENT_TYPES["client_order.ready"].template_client,
+        full_context("client_order.ready", extra={}),
     )
+    assert no_point == "Заказ №ЗК-000123 готов к выдаче. Сумма 15 230,50 ₽. Тел. +74950000000"
 
 
 def test_ready_order_for_the_manager(renderer: Renderer) -> None:
@@ -358,7 +364,7 @@ def test_ready_order_for_the_manager(renderer: Renderer) -> None:
         EVENT_TYPES["client_order.ready"].template_manager, full_context("client_order.ready")
     )
     assert text == (
-        "Заказ клиента №ЗК-000123 от 27.11.2026 готов к выдаче, всё в резерве, 4 позиции "
+        "Заказ №ЗК-000123 готов к выдаче, всё в резерве, 4 позиции "
         "на 15 230,50 ₽. Клиент: ООО Ромашка, +79161234567."
     )
 
@@ -373,14 +379,14 @@ def test_amount_as_string_in_dollars(renderer: Renderer) -> None:
             date="2026-11-27T10:15:00+03:00",
         ),
     )
-    assert "1 234 567,89 $" in text and "от 27.11.2026" in text
+    assert text == "Спасибо за оплату 1 234 567,89 $ по заказу №ЗК-000123 (№ПКО-000456)."
 
 
 @pytest.mark.parametrize(
     ("extra", "client", "expected"),
     [
         ({"blocked": True}, {}, "заблокирована"),
-        ({"blocked": False}, {}, "Блокировка вашей учётной записи снята"),
+        ({"blocked": False}, {}, "Блокировка учётной записи №КА-1 снята"),
         ({}, {"blocked": True}, "заблокирована"),
         ({}, {"blocked": False}, "снята"),
         ({}, {"blocked": None}, "Изменён статус блокировки"),
@@ -420,7 +426,8 @@ def test_category_from_the_client_card(renderer: Renderer) -> None:
         ("PARTIAL", "Ваш возврат №ВК-000021 одобрен частично.", True),
         ("rejected", "Ваш возврат №ВК-000021 отклонён.", False),
         (False, "Ваш возврат №ВК-000021 отклонён.", False),
-        ("Передан на экспертизу", "принято решение: Передан на экспертизу.", True),
+        # A long free-text decision leaves no room for the amount in one SMS segment.
+        ("Передан на экспертизу", "принято решение: Передан на экспертизу.", False),
     ],
 )
 def test_return_decision(

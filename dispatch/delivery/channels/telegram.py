@@ -1,4 +1,5 @@
-"""Telegram delivery: one plain-text message to one chat, reported as an `Outcome`.
+"""Telegram delivery: one message to one chat (plain text, or a Telegram text in HTML),
+reported as an `Outcome`.
 
 aiogram raises on every API error and never retries by itself; this channel turns each
 exception into a value the worker stores (retry at T, reserve route, failed) and never
@@ -86,16 +87,18 @@ class TelegramChannel:
         chat_id: int,
         text: str,
         *,
+        html: bool = False,
         reply_markup: InlineKeyboardMarkup | None = None,
     ) -> Outcome:
-        """Send `text` as plain text (no parse mode, no link preview); never raises."""
+        """Send `text` as plain text, or as HTML with `html` (a Telegram template, whose
+        data Jinja escaped); no link preview; never raises."""
         try:
             message = await self._bot.send_message(
                 chat_id=chat_id,
                 text=text,
-                # Explicit None overrides any parse_mode default of the Bot: notification
-                # texts come from templates filled with ERP data, where "<" or "*" are text.
-                parse_mode=None,
+                # Explicit None overrides any parse_mode default of the Bot: plain texts
+                # come from templates filled with ERP data, where "<" or "*" are text.
+                parse_mode="HTML" if html else None,
                 link_preview_options=_NO_PREVIEW,
                 reply_markup=reply_markup,
             )

@@ -19,9 +19,9 @@ _ERRORS = {"404": "NotFound", "409": "Conflict", "422": "Unprocessable"}
 _TAGS = ("erp", "journal", "settings", "clients", "managers", "previews", "sms", "operations")
 _DESCRIPTION = (
     "Notifications from the ERP to clients and managers by Telegram and SMS: the ERP "
-    "webhook and the admin API (CONTRACT.md §2, §6). On every route a `Host` that is not "
-    "this server's is a 421 and a cross-site browser request (`Origin`, `Sec-Fetch-Site`) a "
-    "403; admin bodies must be `application/json` (else 415)."
+    "webhook and the admin API (described in docs/INTERFACE.md). On every route a `Host` "
+    "that is not this server's is a 421 and a cross-site browser request (`Origin`, "
+    "`Sec-Fetch-Site`) a 403; admin bodies must be `application/json` (else 415)."
 )
 
 routes = web.RouteTableDef()

@@ -46,7 +46,7 @@ class Route:
     408 and 415 with a body) without listing them, plus `errors` (404, 409, 422).
     """
 
-    method: Literal["get", "put", "post"]
+    method: Literal["get", "put", "post", "delete"]
     path: str
     operation_id: str
     summary: str

@@ -26,13 +26,25 @@ from handlers.http import (
     previews,
     settings,
     sms_admin,
+    sms_services,
     telegram_link,
 )
 from handlers.http.openapi.spec import JSON, Body, Param, Route
 
 _TEXT = {"text/plain": {"type": "string"}}
 _NOTIFICATION_ID = Param("id", "path", "Notification id.", {"type": "integer", "minimum": 1})
-_CODE = Param("code", "path", "Event type code (CONTRACT §3).", event_types.EVENT_CODE_SCHEMA)
+_SERVICE_NAME = Param("name", "path", "A service of the SMS services directory.")
+_CODE = Param(
+    "code", "path", "Event type code (docs/INTERFACE.md).", event_types.EVENT_CODE_SCHEMA
+)
+_RECIPIENT = Param(
+    "recipient",
+    "path",
+    "Whose text: `client`, `manager` (the plain text, also the SMS), `client_telegram`, "
+    "`manager_telegram` (HTML, sent instead of the plain text by Telegram).",
+    event_types.RECIPIENT_SCHEMA,
+)
+_TEMPLATE = "/api/v1/event-types/{code}/templates/{recipient}"
 
 
 def _card_id(who: str) -> Param:
@@ -210,6 +222,43 @@ ROUTES: tuple[Route, ...] = (
         params=(_CODE,),
         errors=("404", "422"),
     ),
+    Route(
+        "get",
+        _TEMPLATE,
+        "getTemplate",
+        "The text the next event of the type uses for this recipient, the layer it comes "
+        "from (`package`, `dir` = `[templates] dir`, `stored` = a saved version), the "
+        "variables it may use with the sample event's values, and the saved versions.",
+        "settings",
+        {"200": Body("The template.", event_types.Template)},
+        params=(_CODE, _RECIPIENT),
+        errors=("404",),
+    ),
+    Route(
+        "put",
+        _TEMPLATE,
+        "putTemplate",
+        "Save a new version, used by every later event on every replica. It is rendered "
+        "first on the type's sample event: a syntax error, an unknown variable, a sandbox "
+        "violation, an empty text or (Telegram) markup Telegram refuses is a 422 naming "
+        "the line, and nothing is stored.",
+        "settings",
+        {"200": Body("The template with the new version in use.", event_types.Template)},
+        request=event_types.TemplateIn,
+        params=(_CODE, _RECIPIENT),
+        errors=("404", "422"),
+    ),
+    Route(
+        "post",
+        _TEMPLATE + "/revert",
+        "revertTemplate",
+        "Make a saved version current again (`0`: back to the template files).",
+        "settings",
+        {"200": Body("The template with that version in use.", event_types.Template)},
+        request=event_types.RevertIn,
+        params=(_CODE, _RECIPIENT),
+        errors=("404", "422"),
+    ),
     # ------------------------------------------------------------------ previews
     Route(
         "post",
@@ -373,6 +422,66 @@ ROUTES: tuple[Route, ...] = (
         },
         params=(Param("name", "path", "A name from [[sms_services]]."),),
         admin=False,
+    ),
+    # ------------------------------------------------------------------ SMS services
+    Route(
+        "get",
+        "/api/v1/sms-services",
+        "listSmsServices",
+        "The directory of SMS services: the config file's `[[sms_services]]` overlaid with "
+        "what this API stored. Secrets are shown as `***`.",
+        "sms",
+        {"200": Body("The directory.", sms_services.SmsServiceDirectory)},
+    ),
+    Route(
+        "get",
+        "/api/v1/sms-services/{name}",
+        "getSmsService",
+        "One SMS service; secrets are shown as `***`.",
+        "sms",
+        {"200": Body("The service.", sms_services.SmsServiceEntry)},
+        params=(_SERVICE_NAME,),
+        errors=("404",),
+    ),
+    Route(
+        "put",
+        "/api/v1/sms-services/{name}",
+        "putSmsService",
+        "Create or replace an SMS service, used by every replica within seconds. A secret "
+        "left out or sent as `***` keeps the one in effect. 422 naming the field when the "
+        "entry is invalid or lacks what its kind needs.",
+        "sms",
+        {
+            "200": Body("The service after the change.", sms_services.SmsServiceEntry),
+            "201": Body("The service, created.", sms_services.SmsServiceEntry),
+        },
+        request=sms_services.SmsServicePut,
+        params=(_SERVICE_NAME,),
+        errors=("422",),
+    ),
+    Route(
+        "delete",
+        "/api/v1/sms-services/{name}",
+        "deleteSmsService",
+        "Remove an SMS service. 409 `sms_service_in_use` while `notify.sms_service` names "
+        "it, or while it is the last one and the route needs SMS; the message says what to "
+        "change first.",
+        "sms",
+        {"200": Body("The directory after the removal.", sms_services.SmsServiceDirectory)},
+        params=(_SERVICE_NAME,),
+        errors=("404", "409"),
+    ),
+    Route(
+        "post",
+        "/api/v1/sms-services/{name}/check",
+        "checkSmsService",
+        "Read the service's balance now and say what works (credentials, URL, delivery "
+        "callbacks), as `vestnik check-config` does; a refusal is answered 200 with "
+        "`ok: false`.",
+        "sms",
+        {"200": Body("What works.", sms_services.SmsServiceCheck)},
+        params=(_SERVICE_NAME,),
+        errors=("404",),
     ),
     # ------------------------------------------------------------------ operations
     Route(

@@ -70,6 +70,15 @@ def to_int(value: object) -> int | None:
         return None
 
 
+def price_per_segment(cost: object, parts: object, what: str) -> Decimal:
+    """A price reply's total `cost` over its `parts`; ProviderError when either is missing
+    or not positive (a zero price would make the balance last forever)."""
+    total, count = to_decimal(cost), to_int(parts)
+    if total is None or count is None or total <= 0 or count <= 0:
+        raise ProviderError(f"{what}: no cost or parts in the reply")
+    return total / count
+
+
 def join_url(base: str, path: str) -> str:
     """`base` + `/` + `path`, whether or not `base` ends with a slash."""
     return f"{base.rstrip('/')}/{path.lstrip('/')}"

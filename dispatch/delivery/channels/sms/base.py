@@ -14,6 +14,12 @@ from dispatch.config import SmsServiceConfig
 from dispatch.delivery.channels.outcome import ErrorKind, Outcome
 from dispatch.errors import DispatchError
 
+PRICE_PROBE_PHONE = "+79031234567"
+"""The number a price request asks about (nothing is sent to it): a Russian mobile, since
+a segment's price depends on the operator and the shop's clients are Russian mobiles."""
+PRICE_PROBE_TEXT = "Тест"
+"""The text a price request asks about: one segment."""
+
 
 @dataclass(frozen=True, slots=True)
 class SmsMessage:
@@ -112,6 +118,12 @@ class SmsProvider(ABC):
     @abstractmethod
     async def balance(self) -> Balance:
         """The account balance; raises ProviderError."""
+
+    async def price(self) -> Decimal | None:
+        """The price of one SMS segment from the provider's price API, sending nothing;
+        None when the API has no price call (the caller then falls back on recorded costs
+        or the service's `price_per_sms`). Raises ProviderError."""
+        return None
 
     async def fetch_statuses(self, messages: Sequence[tuple[str, str]]) -> list[Receipt]:
         """Delivery states of (provider_message_id, phone) pairs; raises ProviderError."""

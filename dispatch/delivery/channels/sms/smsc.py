@@ -4,6 +4,7 @@ Auth is `login` + `psw` (config `login`/`password`) or `apikey` (config `api_key
 are form POSTs so credentials never appear in URLs. Sends carry `charset=utf-8` (SMSC's
 default is windows-1251), `cost=3` (the reply then has the cost and the new balance) and
 our notification id as SMSC's client-side `id`, which SMSC echoes and uses for statuses.
+The price of a segment is send.php with `cost=1`, which only calculates.
 
 Delivery callbacks: SMSC calls a handler URL set in the account with `id`, `phone`,
 `status`, `err` (query, form or a JSON body; all are read). SMSC's own anti-spoofing hash is
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from dispatch.config import SmsServiceConfig
@@ -32,12 +34,15 @@ from dispatch.delivery.channels.sms._http import (
     outcome_for_http_status,
     outcome_from_error,
     paused,
+    price_per_segment,
     rate_limited,
     scrub,
     to_decimal,
     to_int,
 )
 from dispatch.delivery.channels.sms.base import (
+    PRICE_PROBE_PHONE,
+    PRICE_PROBE_TEXT,
     Balance,
     CallbackRequest,
     CallbackResult,
@@ -190,6 +195,15 @@ class SmscProvider(SmsProvider):
             raise ProviderError("smsc balance: no balance in the reply")
         currency = data.get("currency")
         return Balance(amount, str(currency) if currency else None)
+
+    async def price(self) -> Decimal:
+        """send.php with `cost=1`: SMSC only calculates the cost and sends nothing. SMSC
+        refuses more than 5 identical cost requests a minute (code 9): callers cache."""
+        params = {"phones": PRICE_PROBE_PHONE, "mes": PRICE_PROBE_TEXT, "cost": "1"}
+        data = self._checked(await self._call("send", params), "price")
+        if not isinstance(data, dict):
+            raise ProviderError("smsc price: unparseable reply")
+        return price_per_segment(data.get("cost"), data.get("cnt"), "smsc price")
 
     async def fetch_statuses(self, messages: Sequence[tuple[str, str]]) -> list[Receipt]:
         """One status.php request for all pairs (SMSC allows one mass request a minute)."""

@@ -2,8 +2,8 @@
 
 Auth is `api_id` (config `api_key`), sent in the form body of POST requests (code 210 says
 some methods insist on POST). SMS.ru has no client-side message id; its `sms_id` is kept.
-The send reply has neither cost nor parts (that needs a separate `sms/cost` call, which we
-do not make: the status reply carries the cost).
+The send reply has neither cost nor parts; `sms/cost` (the send's parameters, nothing sent)
+gives the price of a segment for the balance in SMS.
 
 Delivery callbacks: form field `data[]`, entries `"sms_status\\n<sms_id>\\n<code>\\n<ts>"`,
 and `hash` = sha256(api_id + all entries). With `api_key` set the hash is required: a
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from dispatch.config import SmsServiceConfig
@@ -33,12 +34,15 @@ from dispatch.delivery.channels.sms._http import (
     outcome_for_http_status,
     outcome_from_error,
     paused,
+    price_per_segment,
     rate_limited,
     scrub,
     to_decimal,
     to_int,
 )
 from dispatch.delivery.channels.sms.base import (
+    PRICE_PROBE_PHONE,
+    PRICE_PROBE_TEXT,
     Balance,
     CallbackRejected,
     CallbackRequest,
@@ -197,6 +201,22 @@ class SmsRuProvider(SmsProvider):
         if amount is None:
             raise ProviderError("smsru balance: no balance in the reply")
         return Balance(amount, "RUB")
+
+    async def price(self) -> Decimal:
+        """`sms/cost`: `total_cost` over `total_sms`, or the number's own `cost` and `sms`."""
+        number = PRICE_PROBE_PHONE.lstrip("+")
+        params = {"to": number, "msg": PRICE_PROBE_TEXT}
+        data = self._checked(await self._call("sms/cost", params), "price")
+        if data.get("total_cost") is not None:
+            return price_per_segment(data["total_cost"], data.get("total_sms"), "smsru price")
+        entries = data.get("sms")
+        entry = entries.get(number) if isinstance(entries, dict) else None
+        if not isinstance(entry, dict):
+            raise ProviderError("smsru price: no cost in the reply")
+        if entry.get("status") not in (None, "OK"):
+            code = to_int(entry.get("status_code"))
+            raise ProviderError(f"smsru price: error {code}", error_kind(code))
+        return price_per_segment(entry.get("cost"), entry.get("sms"), "smsru price")
 
     async def fetch_statuses(self, messages: Sequence[tuple[str, str]]) -> list[Receipt]:
         receipts: list[Receipt] = []

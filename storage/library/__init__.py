@@ -1,0 +1,1 @@
+"""Libraries kept in the database: the event types' templates edited through the API."""
