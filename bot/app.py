@@ -15,16 +15,27 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.keys import BOT, DELIVERY, SETTINGS, TELEGRAM_CHANNEL, WORKERS
+from bot.keys import (
+    BOT,
+    DELIVERY,
+    ERP_BUTTONS,
+    ERP_OUTBOX,
+    SETTINGS,
+    TELEGRAM_CHANNEL,
+    WORKERS,
+)
 from bot.logs import redact_also, request_id_middleware
 from bot.scheduler import setup_scheduler
 from bot.settings import Settings
 from bot.telegram import create_bot, create_channel, setup_bot
+from dispatch.delivery.cards import TelegramCards
 from dispatch.delivery.channels.sms.live import LiveProviders
 from dispatch.delivery.retry import RetryPolicy
 from dispatch.delivery.service import ChannelLimits, DeliveryService
 from dispatch.delivery.wakeup import Wakeup
 from dispatch.delivery.worker import Worker
+from dispatch.erp_actions.buttons import ErpButtons
+from dispatch.erp_actions.outbox import ErpOutbox
 from dispatch.intake.ingest import EventIngestor
 from dispatch.journal.service import JournalActions
 from dispatch.journal.status_changes import StatusChanges
@@ -33,6 +44,7 @@ from dispatch.render.library import StoredTemplates
 from dispatch.render.renderer import Renderer
 from dispatch.render.versions import TemplateLibrary
 from dispatch.runtime_config import RuntimeConfig
+from handlers.common import signature
 from handlers.common.context import HttpContext
 from handlers.common.errors import error_middleware
 from handlers.common.guard import edge_hosts, request_guard
@@ -111,6 +123,7 @@ def create_app(
         metrics_token=settings.metrics.token,
         allowed_hosts=allowed_hosts,
         origin_hosts=origin_hosts,
+        erp_callbacks=settings.erp.configured,
     )
     renderer = Renderer(override_dir=settings.templates.folder)
     app[RENDERER] = renderer
@@ -129,6 +142,12 @@ def create_app(
     app[STATUS_CHANGES] = StatusChanges()
     wakeup = Wakeup()
     app[WAKEUP] = wakeup
+    erp_buttons = (
+        ErpButtons(settings.erp.callback_secret)
+        if settings.erp.configured and settings.erp.callback_secret
+        else None
+    )
+    app[ERP_BUTTONS] = erp_buttons
 
     async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         db = create_database(
@@ -203,6 +222,8 @@ def create_app(
             ),
             metrics=app[METRICS],
             summary_seconds=settings.log.ingest_summary_seconds,
+            cards=TelegramCards(app[DB], renderer),
+            erp_buttons=erp_buttons,
         )
         app[DELIVERY] = delivery
         workers = [
@@ -239,10 +260,24 @@ def create_app(
                 )
             )
 
+    async def erp_outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+        """The presses of the ERP's buttons, posted to `erp.callback_url` until taken."""
+        outbox = ErpOutbox(settings.erp, db=app[DB], sign=signature.sign, header=signature.HEADER)
+        app[ERP_OUTBOX] = outbox
+        if erp_buttons is not None:
+            erp_buttons.subscribe(outbox.wake)
+        outbox.start()
+        try:
+            yield
+        finally:
+            await outbox.stop()
+
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(channels_ctx)
     if run_workers:
         app.cleanup_ctx.append(workers_ctx)
+        if erp_buttons is not None:
+            app.cleanup_ctx.append(erp_outbox_ctx)
     # The bot and the scheduler start last and stop first.
     setup_bot(app, settings, poll=poll_telegram)
     if run_workers and settings.scheduler.enabled:

@@ -16,6 +16,8 @@ from aiohttp import web
 from bot.settings import Settings
 from dispatch.delivery.service import DeliveryService
 from dispatch.delivery.worker import Worker
+from dispatch.erp_actions.buttons import ErpButtons
+from dispatch.erp_actions.outbox import ErpOutbox
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -42,3 +44,7 @@ WORKERS = web.AppKey("workers", list[Worker])
 DELIVERY = web.AppKey("delivery", DeliveryService)
 #: Absent without `telegram.token`.
 TELEGRAM = web.AppKey("telegram_bot", TelegramRuntime)
+#: The ERP's buttons; None without `erp.callback_url`.
+ERP_BUTTONS: web.AppKey[ErpButtons | None] = web.AppKey("erp_buttons")
+#: The presses' outbox; absent without `erp.callback_url` or without workers.
+ERP_OUTBOX = web.AppKey("erp_outbox", ErpOutbox)

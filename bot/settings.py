@@ -43,6 +43,7 @@ from bot.errors import BotError
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.config import (
     DeliverySettings,
+    ErpSettings,
     EventTypeOverride,
     NotifySettings,
     SchedulerSettings,
@@ -308,6 +309,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    erp: ErpSettings = Field(default_factory=ErpSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)

@@ -31,7 +31,7 @@ from aiogram.webhook.aiohttp_server import BaseRequestHandler, setup_application
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.keys import BOT, TELEGRAM
+from bot.keys import BOT, ERP_BUTTONS, TELEGRAM
 from bot.logs import update_log_middleware
 from bot.settings import ConfigError, Settings
 from dispatch.conversation.bot_texts import BotTexts
@@ -157,6 +157,7 @@ class TelegramBot:
             sms_providers=app[SMS_PROVIDERS],
             test_sms_limits=self._settings.test_sms,
             desk_links=app[DESK_LINKS],
+            erp_buttons=app[ERP_BUTTONS],
         )
         app[INGESTOR].subscribe(prompts.on_ingested)
         app[STATUS_CHANGES].attach_prompts(prompts)

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dispatch.intake.quiet_hours import parse_window, parse_zone
 
 NotifyMode = Literal["off", "test", "live"]
 Service = Literal["telegram", "sms"]
@@ -59,6 +61,31 @@ class NotifySettings(_Model):
     """The shop's name, available to templates as `company.name`."""
     company_phone: str | None = None
     """The shop's phone, available to templates as `company.phone`."""
+    telegram_cards: bool = False
+    """The living order card: a client's later Telegram messages about the same document
+    (`document.kind` + `document.number`) edit the earlier message, which shows the
+    document's state and a dated line per step (`events/card.client_telegram.html.j2`),
+    instead of arriving as new ones. A card too old to edit (48 h) or deleted is replaced
+    by a new one. SMS keeps one message per event."""
+    quiet_hours: str | None = None
+    """Quiet hours, e.g. "21:00-09:00" (may cross midnight; empty or "none" = off): a
+    client's notification created inside them is `scheduled` and goes out when they end,
+    in the client's own `timezone` from the event, else `timezone` below. Urgent types
+    and notifications to managers are not held."""
+    timezone: str = "Europe/Moscow"
+    """The IANA time zone quiet hours are counted in when the event's client has none."""
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_window(cls, value: str | None) -> str | None:
+        window = parse_window(value)
+        return window.text if window is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        parse_zone(value)
+        return value
 
     @field_validator("admin_emails")
     @classmethod
@@ -86,6 +113,8 @@ class EventTypeSettings(_Model):
     """A template file under templates/ for the client; None uses the event type's own."""
     template_manager: str | None = None
     """A template file under templates/ for the manager; None uses the event type's own."""
+    urgent: bool = False
+    """Goes out at once, even inside `notify.quiet_hours`."""
 
 
 class EventTypeOverride(_Model):
@@ -99,6 +128,7 @@ class EventTypeOverride(_Model):
     default_for_new_clients: bool | None = None
     template_client: str | None = None
     template_manager: str | None = None
+    urgent: bool | None = None
 
     def apply_to(self, base: EventTypeSettings) -> EventTypeSettings:
         changes = self.model_dump(exclude_none=True)
@@ -271,3 +301,61 @@ class SmsTestSettings(_Model):
         if unknown:
             raise ValueError(f"unknown region code(s): {', '.join(unknown)}; e.g. RU, KZ, BY")
         return list(dict.fromkeys(codes))
+
+
+class ErpSettings(_Model):
+    """Buttons back to the ERP (docs/INTERFACE.md): an event's `actions` become inline buttons
+    under the client's Telegram message; a press is POSTed to `callback_url`, signed."""
+
+    callback_url: str | None = None
+    """Where a press is POSTed (`{"event_id", "action", "client_id", "document",
+    "pressed_at"}`, header `X-Vestnik-Signature`); unset: events with `actions` are refused
+    with 422."""
+    callback_secret: str | None = None
+    """HMAC-SHA256 secret of the presses' `X-Vestnik-Signature` (at least 16 characters;
+    required with `callback_url`); it also signs the buttons' callback data."""
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    """The first retry of a press the ERP did not take waits this long; each next one twice
+    as long."""
+    retry_cap_seconds: float = Field(default=600.0, gt=0)
+    """The longest wait between two tries of a press (it is tried until the ERP answers
+    2xx)."""
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """Timeout of one POST to `callback_url`."""
+    poll_seconds: float = Field(default=5.0, gt=0, le=3600)
+    """How often the press outbox is looked at for due retries (a press wakes it at
+    once)."""
+
+    @field_validator("callback_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if len(value) < 16:
+            raise ValueError(
+                f"must be at least 16 characters long (it has {len(value)}); "
+                "generate one with `openssl rand -hex 32`"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> ErpSettings:
+        if self.callback_url and not self.callback_secret:
+            raise ValueError(
+                "erp.callback_url needs erp.callback_secret (VESTNIK_ERP__CALLBACK_SECRET): "
+                "the ERP verifies each press by it"
+            )
+        return self
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.callback_url and self.callback_secret)

@@ -183,13 +183,18 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    @property
+    def not_before(self) -> datetime | None:
+        """When a `scheduled` row (held by quiet hours) may go out; None otherwise."""
+        return self.next_attempt_at if self.status == "scheduled" else None
+
     __table_args__ = (
         # The queue's index: only rows a worker may claim are in it, so it stays small.
         Index(
             "ix_notifications_due",
             "next_attempt_at",
-            postgresql_where=sql_text("status IN ('pending', 'sending')"),
-            sqlite_where=sql_text("status IN ('pending', 'sending')"),
+            postgresql_where=sql_text("status IN ('pending', 'sending', 'scheduled')"),
+            sqlite_where=sql_text("status IN ('pending', 'sending', 'scheduled')"),
         ),
         Index(None, "event_pk"),
         Index(None, "status", "id"),
@@ -452,3 +457,56 @@ class DeskToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index(None, "expires_at"),)
+
+
+# --- The living order card (migration 0011) ------------------------------------------------
+
+
+class TelegramCard(Base):
+    """The client's current Telegram message about one document in one chat (CONTRACT §9):
+    later events about the document edit it instead of sending a new one."""
+
+    __tablename__ = "telegram_cards"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    doc_kind: Mapped[str] = mapped_column(String(64))
+    doc_number: Mapped[str] = mapped_column(String(128))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """When this message was sent: Telegram refuses edits some time after that."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("client_id", "doc_kind", "doc_number", "chat_id"),)
+
+
+# --- Buttons back to the ERP (migration 0012) ----------------------------------------------
+
+
+class ErpActionPress(Base):
+    """A client's press of an ERP button, kept until the ERP took it (the outbox): one row
+    per notification and action, so pressing twice delivers once."""
+
+    __tablename__ = "erp_action_presses"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("notifications.id", ondelete="CASCADE")
+    )
+    action: Mapped[str] = mapped_column(String(32))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    pressed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    """`pending` until the ERP answered 2xx, then `delivered`."""
+    body: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    """What is POSTed, fixed at the press (the event may be pruned before delivery)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=sql_text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "action"),
+        Index(None, "status", "next_attempt_at"),
+    )

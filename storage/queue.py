@@ -3,7 +3,9 @@
 A claim is one UPDATE over a `FOR UPDATE SKIP LOCKED` sub-select (PostgreSQL; SQLite has one
 writer, so the same statement without the locking clause is safe there). It takes due
 `pending` rows and `sending` rows whose lease expired, so a crashed worker's rows come back
-without a separate sweeper.
+without a separate sweeper, and `scheduled` rows (quiet hours) once their `next_attempt_at`
+has come: never earlier, and then like `pending` ones, a batch at a time under the same
+rate limits (no burst when a night's worth of them falls due at once).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ _notifications = cast(Table, Notification.__table__)
 _history = cast(Table, NotificationHistory.__table__)
 
 WORKER_ACTOR = "worker"
+QUIET_HOURS_OVER = "quiet hours are over"
+RECLAIMED = "lease expired; claimed again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,10 @@ async def claim_due(
     if dialect_of(session) == "postgresql":
         return await _claim_due_pg(session, now=now, lease=lease, limit=limit, telegram=telegram)
     due = or_(
-        and_(_notifications.c.status == Status.PENDING, _notifications.c.next_attempt_at <= now),
+        and_(
+            _notifications.c.status.in_((Status.PENDING, Status.SCHEDULED)),
+            _notifications.c.next_attempt_at <= now,
+        ),
         and_(_notifications.c.status == Status.SENDING, _notifications.c.lease_until < now),
     )
     if telegram is True:
@@ -121,13 +128,17 @@ async def claim_due(
                     "from_status": previous[item.id],
                     "to_status": Status.SENDING,
                     "actor": WORKER_ACTOR,
-                    "reason": "lease expired; claimed again" if item.reclaimed else None,
+                    "reason": _CLAIM_REASONS.get(previous[item.id]),
                     "channel": item.channel,
                 }
                 for item in claimed
             ],
         )
     return claimed
+
+
+# Why a claim took a row, for the history (a plain `pending` row needs no word).
+_CLAIM_REASONS = {Status.SENDING.value: RECLAIMED, Status.SCHEDULED.value: QUIET_HOURS_OVER}
 
 
 def _claimed(row: Any, previous: str) -> ClaimedNotification:
@@ -290,7 +301,7 @@ def _claim_sql(lane: str) -> str:
     return f"""
 WITH picked AS (
     SELECT id, status AS previous FROM notifications
-    WHERE ((status = '{Status.PENDING}' AND next_attempt_at <= $1)
+    WHERE ((status IN ('{Status.PENDING}', '{Status.SCHEDULED}') AND next_attempt_at <= $1)
         OR (status = '{Status.SENDING}' AND lease_until < $1)){lane}
     ORDER BY next_attempt_at
     LIMIT $3
@@ -305,7 +316,8 @@ WITH picked AS (
     INSERT INTO notification_history
         (notification_id, at, from_status, to_status, actor, reason, channel)
     SELECT id, $1, previous, '{Status.SENDING}', '{WORKER_ACTOR}',
-        CASE WHEN previous = '{Status.SENDING}' THEN 'lease expired; claimed again' END,
+        CASE previous WHEN '{Status.SENDING}' THEN '{RECLAIMED}'
+            WHEN '{Status.SCHEDULED}' THEN '{QUIET_HOURS_OVER}' END,
         channel
     FROM claimed
 )

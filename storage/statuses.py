@@ -17,12 +17,15 @@ class Status(StrEnum):
     SENT_MANUALLY = "sent_manually"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
+    SCHEDULED = "scheduled"
+    """Held by quiet hours (CONTRACT §9): claimed like `pending` once `next_attempt_at`
+    (the journal's `not_before`) has come."""
 
 
 ALL_STATUSES: tuple[str, ...] = tuple(status.value for status in Status)
 
 # The statuses a worker may claim.
-QUEUED = (Status.PENDING, Status.SENDING)
+QUEUED = (Status.PENDING, Status.SENDING, Status.SCHEDULED)
 
 # Statuses an operator may set by hand, and from which statuses (the rest belong to workers).
 MANUAL_TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -35,9 +38,16 @@ MANUAL_TRANSITIONS: dict[Status, frozenset[Status]] = {
             Status.PENDING,
             Status.TEST,
             Status.CANCELLED,
+            Status.SCHEDULED,
         }
     ),
     Status.CANCELLED: frozenset(
-        {Status.AWAITING_CONFIRMATION, Status.PENDING, Status.NOT_SENT, Status.FAILED}
+        {
+            Status.AWAITING_CONFIRMATION,
+            Status.PENDING,
+            Status.NOT_SENT,
+            Status.FAILED,
+            Status.SCHEDULED,
+        }
     ),
 }

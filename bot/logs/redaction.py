@@ -188,8 +188,9 @@ def learnt_secrets() -> frozenset[str]:
 
 def secrets_from_settings(settings: Settings) -> list[str]:
     """Every secret value in `settings`: webhook secret, admin token, Telegram token and
-    webhook secret (configured or derived), SMTP password, the desk's cookie key, each SMS
-    service's password, api_key and token, and the database URL's password."""
+    webhook secret (configured or derived), SMTP password, the desk's cookie key, the ERP
+    callback secret, each SMS service's password, api_key and token, and the database URL's
+    password."""
     values: list[str | None] = [
         settings.webhook.secret,
         settings.admin.token,
@@ -198,6 +199,7 @@ def secrets_from_settings(settings: Settings) -> list[str]:
         settings.telegram.webhook_secret,
         settings.smtp.password,
         settings.desk.secret,
+        settings.erp.callback_secret,
     ]
     for service in settings.sms_services:
         values.extend([service.password, service.api_key, service.token])

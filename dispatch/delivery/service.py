@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -21,17 +22,20 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.config import NotifySettings, SmsServiceConfig
+from dispatch.delivery.cards import CardDraft, TelegramCards
 from dispatch.delivery.channels.outcome import ErrorKind, Outcome, OutcomeKind
 from dispatch.delivery.channels.sms.base import SmsMessage, SmsProvider
 from dispatch.delivery.outcome_writer import OutcomeWriter
 from dispatch.delivery.ratelimit import KeyedWindows, Pause, SlidingWindow, Stamp
 from dispatch.delivery.retry import RetryPolicy
+from dispatch.erp_actions.buttons import Button, ErpButtons
 from dispatch.intake.planner import Recipient, choose_route
 from dispatch.ops.log_summary import WindowSummary
 from dispatch.ops.metrics import Metrics
 from dispatch.phones import mask_phone
 from dispatch.runtime_config import RuntimeConfig
 from storage import directory, links
+from storage.actions import presses
 from storage.database import Database
 from storage.queue import ClaimedNotification, Finish
 from storage.statuses import Status
@@ -45,7 +49,13 @@ MAX_LOCAL_WAIT_SECONDS = 1.0
 
 
 class TelegramSender(Protocol):
-    async def send(self, chat_id: int, text: str, *, html: bool = False) -> Outcome: ...
+    async def send(
+        self, chat_id: int, text: str, *, html: bool = False, buttons: Sequence[Button] = ()
+    ) -> Outcome: ...
+
+    async def edit(
+        self, chat_id: int, message_id: int, text: str, *, html: bool = False
+    ) -> Outcome: ...
 
 
 @dataclass(slots=True)
@@ -107,6 +117,8 @@ class Prepared:
     notify: NotifySettings
     chats: Mapping[int, Sequence[int]]
     """Usable Telegram chats by notification id (empty when Telegram is not the route)."""
+    buttons: Mapping[int, Sequence[Button]] = field(default_factory=dict)
+    """The ERP's buttons of client notifications whose event has `actions`."""
 
 
 @dataclass(slots=True)
@@ -115,6 +127,8 @@ class _Attempt:
     hops: list[dict[str, Any]] = field(default_factory=list)
     channel: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    buttons: Sequence[Button] = ()
+    """The ERP's buttons under the Telegram message."""
 
     def hop(self, reason: str, channel: str | None) -> None:
         self.hops.append(
@@ -150,6 +164,8 @@ class DeliveryService:
         metrics: Metrics | None = None,
         writer: OutcomeWriter | None = None,
         summary_seconds: float = 60.0,
+        cards: TelegramCards | None = None,
+        erp_buttons: ErpButtons | None = None,
     ) -> None:
         """`summary_seconds`: the window of the INFO line counting the attempts by channel
         and outcome; single sends are logged at DEBUG (failures stay at INFO)."""
@@ -162,6 +178,8 @@ class DeliveryService:
         self._limits = limits
         self._policy = policy
         self._metrics = metrics
+        self._cards = cards
+        self._erp_buttons = erp_buttons
 
     @property
     def writer(self) -> OutcomeWriter:
@@ -192,7 +210,13 @@ class DeliveryService:
                 chats[item.id] = found.clients.get(item.client_id, [])
             elif item.recipient == "manager" and item.manager_id is not None:
                 chats[item.id] = found.managers.get(item.manager_id, [])
-        return Prepared(notify, chats)
+        buttons: dict[int, list[Button]] = {}
+        if self._erp_buttons is not None:
+            actions = await presses.actions_of(
+                session, (item.id for item in items if item.recipient == "client")
+            )
+            buttons = self._erp_buttons.buttons_of(actions)
+        return Prepared(notify, chats, buttons)
 
     async def deliver(self, item: ClaimedNotification, prepared: Prepared) -> None:
         """One attempt for `item`; always ends with the row leaving `sending` (or the lease
@@ -228,7 +252,8 @@ class DeliveryService:
             notify, recipient, sms_available=provider is not None, telegram_unusable=unusable
         )
         if route.channel == "telegram":
-            outcome = await self._send_telegram(attempt, chats)
+            attempt.buttons = prepared.buttons.get(item.id, ())
+            outcome = await self._send_telegram(attempt, chats, notify)
             if outcome.kind in (OutcomeKind.SENT, OutcomeKind.RETRY):
                 return outcome
             # Telegram will not fix this one (blocked, chat not found): the reserve, now.
@@ -244,7 +269,20 @@ class DeliveryService:
             attempt.hop(route.reason, "sms")
         return await self._send_sms(attempt, provider, item.phone)
 
-    async def _send_telegram(self, attempt: _Attempt, chats: Sequence[int]) -> Outcome:
+    @asynccontextmanager
+    async def _card(
+        self, attempt: _Attempt, notify: NotifySettings
+    ) -> AsyncIterator[CardDraft | None]:
+        """The living order card this Telegram attempt edits or sends, if any."""
+        if not notify.telegram_cards or self._cards is None:
+            yield None
+            return
+        async with self._cards.draft(attempt.item, notify) as draft:
+            yield draft
+
+    async def _send_telegram(
+        self, attempt: _Attempt, chats: Sequence[int], notify: NotifySettings
+    ) -> Outcome:
         """Send to every usable chat of the recipient; sent when any chat got it."""
         assert self._telegram is not None
         attempt.channel = "telegram"
@@ -258,23 +296,32 @@ class DeliveryService:
         # The type's Telegram text when it has one (HTML); the SMS text otherwise.
         html = attempt.item.telegram_text is not None
         text = attempt.item.telegram_text or attempt.item.text or ""
-        for chat_id in chats:
-            bot_slot = await self._take_slot(self._limits.telegram_bot, "Telegram bot rate limit")
-            _, chat_slot = self._limits.telegram_chats.acquire(chat_id)
-            try:
-                outcome = await self._telegram.send(chat_id, text, html=html)
-            finally:
-                self._limits.telegram_bot.done(bot_slot)
-                if chat_slot is not None:
-                    self._limits.telegram_chats.done(chat_slot)
-            outcomes.append(outcome)
-            if outcome.kind in (OutcomeKind.BLOCKED, OutcomeKind.PERMANENT) and (
-                outcome.error in (ErrorKind.BLOCKED, ErrorKind.CHAT_NOT_FOUND)
-            ):
-                await self._mark_chat_unusable(chat_id, outcome)
-            if outcome.pause_channel and outcome.retry_after:
-                self._limits.telegram_pause.pause(outcome.retry_after, outcome.reason)
-                break
+        buttons = attempt.buttons
+        async with self._card(attempt, notify) as card:
+            for chat_id in chats:
+                bot_slot = await self._take_slot(
+                    self._limits.telegram_bot, "Telegram bot rate limit"
+                )
+                _, chat_slot = self._limits.telegram_chats.acquire(chat_id)
+                try:
+                    if card is not None:
+                        outcome = await card.deliver(self._telegram, chat_id)
+                    else:
+                        outcome = await self._telegram.send(
+                            chat_id, text, html=html, buttons=buttons
+                        )
+                finally:
+                    self._limits.telegram_bot.done(bot_slot)
+                    if chat_slot is not None:
+                        self._limits.telegram_chats.done(chat_slot)
+                outcomes.append(outcome)
+                if outcome.kind in (OutcomeKind.BLOCKED, OutcomeKind.PERMANENT) and (
+                    outcome.error in (ErrorKind.BLOCKED, ErrorKind.CHAT_NOT_FOUND)
+                ):
+                    await self._mark_chat_unusable(chat_id, outcome)
+                if outcome.pause_channel and outcome.retry_after:
+                    self._limits.telegram_pause.pause(outcome.retry_after, outcome.reason)
+                    break
         sent = [o for o in outcomes if o.kind is OutcomeKind.SENT]
         if sent:
             attempt.fields["telegram_message_id"] = int(sent[0].provider_message_id or 0) or None

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.delivery.wakeup import lane_of
 from dispatch.group_commit import GroupCommit
+from dispatch.intake import quiet_hours
 from dispatch.intake.clients import save_clients
 from dispatch.intake.context import event_context
 from dispatch.intake.planner import PlannedNotification, Recipient, plan_notifications
@@ -96,7 +97,8 @@ def _manager_of(event: EventIn) -> ManagerIn:
 def _client_values(event: EventIn, manager: ManagerRecord | None) -> dict[str, Any]:
     """The client card fields this event gives (the event's manager is the client's
     responsible one unless the client names another)."""
-    values = event.client.model_dump(exclude_unset=True)
+    # The time zone counts for this event's quiet hours only: the card does not keep it.
+    values = event.client.model_dump(exclude_unset=True, exclude={"timezone"})
     if values.get("blocked", False) is None:
         del values["blocked"]  # null: not given (the card keeps its value)
     if manager is not None and values.get("manager_id") is None:
@@ -405,6 +407,7 @@ class EventIngestor:
                 return None
             return functools.partial(render, context)
 
+        now = utcnow()
         return plan_notifications(
             mode=effective.notify.mode,
             notify=effective.notify,
@@ -427,7 +430,14 @@ class EventIngestor:
             render_manager_telegram=telegram_of(own_manager, "manager"),
             # The directory at run time, not the file's: services come and go by the API.
             sms_available=bool(effective.sms_directory),
-            now=utcnow(),
+            now=now,
+            client_held=None
+            if type_settings.urgent
+            else quiet_hours.hold(
+                quiet_hours.parse_window(effective.notify.quiet_hours),
+                event.client.timezone or effective.notify.timezone,
+                now,
+            ),
         )
 
     def _after_commit(self, event: EventIn, planned: Sequence[PlannedNotification]) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from dispatch.config import EventTypeSettings, NotifyMode, NotifySettings
+from dispatch.intake.quiet_hours import Hold
 from dispatch.render.renderer import RenderError
 from dispatch.render.segments import segment_text
 from storage.statuses import Status
@@ -142,11 +143,14 @@ def plan_one(
     sms_available: bool,
     now: datetime,
     render_telegram: Renderer | None = None,
+    held: Hold | None = None,
 ) -> PlannedNotification:
     """One notification for one recipient, in the status its settings and the mode give.
 
     Test mode takes the route live mode would take, and says so when there is none: the
     row stays `test` with its text and segments, but without a channel it could not use.
+    `held`: quiet hours are on now for this recipient; a sendable row is then `scheduled`
+    until they end (test mode only says it would wait: nothing is sent in test mode).
     """
     route = choose_route(notify, recipient, sms_available=sms_available)
     text, error = _render(render)
@@ -184,6 +188,8 @@ def plan_one(
             )
         if confirm:
             return make(Status.TEST, f"would await confirmation; {would}")
+        if held is not None and route.channel is not None:
+            return make(Status.TEST, f"{held.would_reason}; {would}")
         return make(Status.TEST, would)
     if opted_out:
         return make(
@@ -197,6 +203,8 @@ def plan_one(
         )
     if route.channel is None:
         return make(Status.SKIPPED, route.reason)
+    if held is not None:
+        return make(Status.SCHEDULED, f"{held.reason}; {route.reason}", held.until)
     return make(Status.PENDING, route.reason, next_attempt_at=now)
 
 
@@ -215,6 +223,7 @@ def plan_notifications(
     now: datetime,
     render_client_telegram: Renderer | None = None,
     render_manager_telegram: Renderer | None = None,
+    client_held: Hold | None = None,
 ) -> list[PlannedNotification]:
     """The notifications one event creates.
 
@@ -224,6 +233,9 @@ def plan_notifications(
       manager; `awaiting_confirmation` when the type asks before sending;
     - the responsible manager, when the type sends to managers (`skipped` with the reason
       when the client has none, or it is unknown).
+
+    `client_held`: the client's quiet hours are on now (the caller leaves it None for an
+    urgent type); managers are staff at work and are never held.
     """
     if mode == "off":
         return []
@@ -243,6 +255,7 @@ def plan_notifications(
                 sms_available=sms_available,
                 now=now,
                 render_telegram=render_client_telegram,
+                held=client_held,
             )
         )
     if type_settings.send_to_manager:

@@ -241,17 +241,70 @@ async def resend(
     The worker chooses the channel again when it sends (the recipient may have subscribed
     to the bot since). Only in `live` mode: in `test` and `off` nothing is ever sent.
     """
+    return await _due_now(
+        db,
+        notification_id,
+        mode=mode,
+        wake=wake,
+        from_statuses=RESENDABLE,
+        actor=actor,
+        reason=note or "queued again by hand",
+        refusal="can be sent again",
+        fields=_FRESH_DELIVERY,
+    )
+
+
+SEND_NOW_REASON = "sent now by hand, before the quiet hours end"
+
+
+async def send_now(
+    db: Database,
+    notification_id: int,
+    *,
+    mode: NotifyMode,
+    actor: str,
+    note: str | None = None,
+    wake: Wake | None = None,
+) -> ActionResult:
+    """Release a notification held by quiet hours: `pending`, due now (`live` mode only;
+    in the other modes nothing is sent, and a held row keeps waiting)."""
+    return await _due_now(
+        db,
+        notification_id,
+        mode=mode,
+        wake=wake,
+        from_statuses={Status.SCHEDULED},
+        actor=actor,
+        reason=note or SEND_NOW_REASON,
+        refusal="can be sent now",
+        fields={"lease_until": None},
+    )
+
+
+async def _due_now(
+    db: Database,
+    notification_id: int,
+    *,
+    mode: NotifyMode,
+    wake: Wake | None,
+    from_statuses: Collection[Status],
+    actor: str,
+    reason: str,
+    refusal: str,
+    fields: Mapping[str, Any],
+) -> ActionResult:
+    """`pending` and due now, the workers woken; refused outside `live` mode."""
     if mode != "live":
         return await _mode_refusal(db, notification_id, mode)
     result = await _move(
         db,
         notification_id,
         to_status=Status.PENDING,
-        from_statuses=RESENDABLE,
+        from_statuses=from_statuses,
         actor=actor,
-        reason=note or "queued again by hand",
-        refusal="can be sent again",
-        fields=_queued_now(_FRESH_DELIVERY),
+        reason=reason,
+        refusal=refusal,
+        fields=_queued_now(fields),
     )
     if result.ok and wake is not None:
         wake()

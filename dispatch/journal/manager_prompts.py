@@ -65,6 +65,8 @@ class PromptAction(StrEnum):
     SEND = "send"
     CANCEL = "cancel"
     MANUAL = "manual"
+    NOW = "now"
+    """«Отправить сейчас» under `/status` of a notification held by quiet hours."""
 
 
 # The state each button is made for.
@@ -72,6 +74,7 @@ EXPECTED_STATUS = {
     PromptAction.SEND: Status.AWAITING_CONFIRMATION.value,
     PromptAction.CANCEL: Status.AWAITING_CONFIRMATION.value,
     PromptAction.MANUAL: Status.NOT_SENT.value,
+    PromptAction.NOW: Status.SCHEDULED.value,
 }
 
 
@@ -252,6 +255,13 @@ class ManagerPrompts:
             ]
         return InlineKeyboardMarkup(inline_keyboard=rows)
 
+    def send_now_keyboard(self, notification_id: int) -> InlineKeyboardMarkup:
+        """The button under `/status` of a `scheduled` notification."""
+        data = PromptCallback(action=PromptAction.NOW, id=notification_id).pack()
+        label = self._texts.label("button_send_now")
+        button = InlineKeyboardButton(text=label, callback_data=data)
+        return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
     def prompt_text(self, row: Notification, client_name: str | None, result: str | None) -> str:
         return self._texts.render(
             "prompt.html.j2",
@@ -298,7 +308,7 @@ class ManagerPrompts:
             return PressResult(PressOutcome.DONE, texts.label(f"answer_done_{data.action.value}"))
         if result.outcome is ActionOutcome.NOT_FOUND:
             return PressResult(PressOutcome.REFUSED, texts.label("answer_not_yours"))
-        if mode != "live" and data.action is PromptAction.SEND:
+        if mode != "live" and data.action in (PromptAction.SEND, PromptAction.NOW):
             return PressResult(PressOutcome.CONFLICT, texts.label("answer_mode_off"))
         return PressResult(
             PressOutcome.CONFLICT,
@@ -317,9 +327,9 @@ class ManagerPrompts:
             return await journal.confirm(data.id, actor=actor, mode=mode)
         if data.action is PromptAction.CANCEL:
             return await journal.cancel(data.id, actor=actor)
-        return await journal.mark_sent_manually(
-            data.id, actor=actor, note="from the Telegram bot"
-        )
+        if data.action is PromptAction.NOW:
+            return await journal.send_now(data.id, actor=actor, mode=mode)
+        return await journal.mark_sent_manually(data.id, actor=actor, note="from the Telegram bot")
 
     async def settle(
         self,

@@ -51,6 +51,10 @@ _PHRASES: dict[str, str] = {
     "from the Telegram bot": "из бота Telegram",
     "/resend in Telegram": "/resend в Telegram",
     "/sent in Telegram": "/sent в Telegram",
+    "quiet hours are over": "тихие часы закончились",
+    "sent now by hand, before the quiet hours end": (
+        "отправлено вручную сейчас, не дожидаясь конца тихих часов"
+    ),
     "delivered to the handset": "доставлено на телефон",
     "not delivered": "не доставлено",
     "the client has no responsible manager": "у клиента нет ответственного менеджера",
@@ -65,6 +69,8 @@ _PHRASES: dict[str, str] = {
     "rate limit": "превышена частота запросов",
     "unparseable reply": "непонятный ответ сервиса",
     "rejected": "отклонено",
+    "Bad Request: message to edit not found": "сообщение для изменения не найдено",
+    "Bad Request: message can't be edited": "сообщение больше нельзя изменить",
 }
 
 Translate = Callable[[str], str]
@@ -98,6 +104,22 @@ _RULES: tuple[Rule, ...] = (
         lambda m, again: f"у {_WHOSE[m[1]]} нет доступного чата в Telegram",
     ),
     (
+        re.compile(r"edited the order card \(message (\d+)\)"),
+        lambda m, again: f"карточка заказа изменена (сообщение {m[1]})",
+    ),
+    (
+        re.compile(r"sent a new order card \(message (\d+)\)"),
+        lambda m, again: f"отправлена новая карточка заказа (сообщение {m[1]})",
+    ),
+    (
+        re.compile(r"the order card \(message (\d+)\) is older than 48 h"),
+        lambda m, again: f"карточка заказа (сообщение {m[1]}) старше 48 ч",
+    ),
+    (
+        re.compile(r"the order card \(message (\d+)\) could not be edited: (.+)", re.S),
+        lambda m, again: f"карточку заказа (сообщение {m[1]}) изменить не удалось: {again(m[2])}",
+    ),
+    (
         re.compile(r"Telegram failed: (.+)", re.S),
         lambda m, again: f"Telegram не доставил: {again(m[1])}",
     ),
@@ -117,6 +139,13 @@ _RULES: tuple[Rule, ...] = (
         re.compile(r"gave up: the next try would be more than (\d+) min after queueing"),
         lambda m, again: (
             f"попытки прекращены: следующая была бы позже {m[1]} мин после постановки в очередь"
+        ),
+    ),
+    (
+        re.compile(r"quiet hours (\S+) \(([^)]+)\): (would be )?held until (\S+ \S+) local time"),
+        lambda m, again: (
+            f"тихие часы {m[1]} ({m[2]}): {'ждало бы' if m[3] else 'ждёт'} до {m[4]}"
+            " по местному времени"
         ),
     ),
     (re.compile(r"last error: (.+)", re.S), lambda m, again: f"последняя ошибка: {again(m[1])}"),

@@ -3,8 +3,8 @@
 `actions` holds the guarded transitions; this service runs one and then does its side
 effects, so that no front end (admin API, bot) wires them itself:
 
-- a notification made due now (confirmed in `live` mode, queued again) wakes the delivery
-  workers;
+- a notification made due now (confirmed in `live` mode, queued again, sent before its
+  quiet hours end) wakes the delivery workers;
 - the managers' prompts about it are edited: in the background after an action by an
   operator of the admin API (`StatusChanges`), and before the method returns for a manager
   acting in Telegram (`TelegramActor`): the prompts then name that manager, the bot's reply
@@ -17,7 +17,9 @@ as the workflow data `journal`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Protocol
 
 from dispatch.config import NotifyMode
 from dispatch.conversation.subscriptions import Identity
@@ -45,8 +47,23 @@ Actor = str | TelegramActor
 """Who acts: the journal's actor string (`admin`), or a manager in Telegram."""
 
 
+class DueNowAction(Protocol):
+    """`actions.resend` or `actions.send_now`: a row made due now in live mode."""
+
+    def __call__(
+        self,
+        db: Database,
+        notification_id: int,
+        *,
+        mode: NotifyMode,
+        actor: str,
+        note: str | None = None,
+        wake: Wake | None = None,
+    ) -> Awaitable[ActionResult]: ...
+
+
 class JournalActions:
-    """Confirm, cancel, resend, mark sent by hand, with their side effects."""
+    """Confirm, cancel, resend, send now, mark sent by hand, with their side effects."""
 
     def __init__(
         self,
@@ -103,7 +120,28 @@ class JournalActions:
         mode: NotifyMode | None = None,
     ) -> ActionResult:
         """Queue a finished notification again (`actions.resend`; `live` mode only)."""
-        result = await actions.resend(
+        return await self._due_now(actions.resend, notification_id, actor, note, mode)
+
+    async def send_now(
+        self,
+        notification_id: int,
+        *,
+        actor: Actor,
+        note: str | None = None,
+        mode: NotifyMode | None = None,
+    ) -> ActionResult:
+        """Send a notification held by quiet hours at once (`actions.send_now`)."""
+        return await self._due_now(actions.send_now, notification_id, actor, note, mode)
+
+    async def _due_now(
+        self,
+        action: DueNowAction,
+        notification_id: int,
+        actor: Actor,
+        note: str | None,
+        mode: NotifyMode | None,
+    ) -> ActionResult:
+        result = await action(
             self._db,
             notification_id,
             mode=mode or await self.mode(),

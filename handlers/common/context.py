@@ -22,3 +22,5 @@ class HttpContext:
     origin_hosts: frozenset[str] = frozenset()
     """Hosts a browser page may come from (`Origin`) besides the request's own: the
     public_url host and http.allowed_hosts."""
+    erp_callbacks: bool = False
+    """`erp.callback_url` is configured: events may carry `actions` (buttons to the ERP)."""

@@ -135,6 +135,14 @@ async def _post_event(request: web.Request, seen: _SeenType) -> web.Response:
         event = EventIn.model_validate(payload)
     except ValidationError as exc:
         raise validation_error(exc, "the event does not match the contract") from None
+    if event.actions and not context.erp_callbacks:
+        raise ApiError(
+            422,
+            "actions_not_configured",
+            "the event carries actions, but no erp.callback_url is configured to receive "
+            "the presses; configure it or send the event without actions",
+            [{"loc": ["actions"], "msg": "erp.callback_url is not configured"}],
+        )
     result = await request.app[INGESTOR].accept(event, payload)
     request.app[METRICS].events.labels(
         type=event.type, result="duplicate" if result.duplicate else "accepted"

@@ -1,5 +1,5 @@
 """The notification journal in the admin API (CONTRACT §6): list, read, and the operator's
-actions (status, confirm, cancel, resend).
+actions (status, confirm, cancel, resend, send-now).
 
 Thin views: the actions decide in `dispatch.journal.actions`; a refused action is the
 contract's 404 or 409.
@@ -8,8 +8,9 @@ contract's 404 or 409.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal, Protocol, get_args
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,6 +20,7 @@ from dispatch.catalogue import EVENT_TYPES
 from dispatch.intake.planner import Channel, RecipientKind
 from dispatch.journal import actions
 from dispatch.journal.actions import ActionOutcome, ActionResult, JournalEntry
+from dispatch.journal.service import JournalActions
 from dispatch.ops.sms_tools import TEST_SMS_EVENT_TYPE
 from dispatch.render.segments import Encoding
 from handlers.common.answers import Answer, IsoTime
@@ -33,6 +35,7 @@ from handlers.common.errors import ApiError
 from handlers.common.ids import row_id
 from handlers.common.keys import DB, JOURNAL_ACTIONS
 from handlers.common.parsing import json_body, validated
+from storage.actions import presses
 from storage.notifications import JournalFilter
 from storage.statuses import Status
 
@@ -149,6 +152,8 @@ class Notification(Answer):
     updated_at: IsoTime
     sent_at: IsoTime | None
     delivered_at: IsoTime | None
+    not_before: IsoTime | None = None
+    """A `scheduled` notification (held by quiet hours) goes out at this time; else null."""
 
     @classmethod
     def of(cls, entry: JournalEntry) -> Notification:
@@ -171,6 +176,27 @@ class NotificationDetail(Notification):
         )
 
 
+class ActionPressed(Answer):
+    """A client's press of one of the event's buttons (CONTRACT §9) and its delivery to
+    `erp.callback_url`."""
+
+    action: str = Field(examples=["confirm"])
+    """The action's `id` from the event."""
+    pressed_at: IsoTime
+    delivered_at: IsoTime | None
+    """When the ERP answered 2xx; null while it is still being retried."""
+    attempts: int
+    """POSTs to the ERP so far."""
+    last_error: str | None
+    """Why the last POST was not taken (null once delivered)."""
+
+
+class NotificationRead(NotificationDetail):
+    """A journal item with its status history and the presses of its ERP buttons."""
+
+    actions_pressed: list[ActionPressed]
+
+
 class NotificationPage(Answer):
     """One page of the journal, newest first."""
 
@@ -181,7 +207,7 @@ class NotificationPage(Answer):
 
 def _columns(model: type[Notification], entry: JournalEntry) -> dict[str, object]:
     row = entry.notification
-    skip = {"event_id", "history"}
+    skip = {"event_id", "history", "actions_pressed"}
     return {name: getattr(row, name) for name in model.model_fields if name not in skip}
 
 
@@ -226,9 +252,14 @@ async def get_notification(request: web.Request) -> web.Response:
     notification_id = row_id(request, "notification")
     async with request.app[DB].sessions() as session:
         entry = await actions.load_entry(session, notification_id)
+        pressed = await presses.presses_of(session, notification_id)
     if entry is None:
         raise ApiError(404, "not_found", f"notification {notification_id} does not exist")
-    return NotificationDetail.of(entry).response()
+    detail = NotificationDetail.of(entry)
+    return NotificationRead(
+        **dict(detail),
+        actions_pressed=[ActionPressed.model_validate(press) for press in pressed],
+    ).response()
 
 
 @routes.post("/api/v1/notifications/{id}/status")
@@ -246,31 +277,39 @@ async def set_status(request: web.Request) -> web.Response:
 @routes.post("/api/v1/notifications/{id}/confirm")
 @admin_only
 async def confirm(request: web.Request) -> web.Response:
-    notification_id = row_id(request, "notification")
-    body = validated(NoteIn, await json_body(request, empty_ok=True), "invalid body")
-    result = await request.app[JOURNAL_ACTIONS].confirm(
-        notification_id, actor=ADMIN_ACTOR, note=body.note
-    )
-    return _action_response(result)
+    return await _noted_action(request, lambda journal: journal.confirm)
 
 
 @routes.post("/api/v1/notifications/{id}/cancel")
 @admin_only
 async def cancel(request: web.Request) -> web.Response:
-    notification_id = row_id(request, "notification")
-    body = validated(NoteIn, await json_body(request, empty_ok=True), "invalid body")
-    result = await request.app[JOURNAL_ACTIONS].cancel(
-        notification_id, actor=ADMIN_ACTOR, note=body.note
-    )
-    return _action_response(result)
+    return await _noted_action(request, lambda journal: journal.cancel)
 
 
 @routes.post("/api/v1/notifications/{id}/resend")
 @admin_only
 async def resend(request: web.Request) -> web.Response:
+    return await _noted_action(request, lambda journal: journal.resend)
+
+
+@routes.post("/api/v1/notifications/{id}/send-now")
+@admin_only
+async def send_now(request: web.Request) -> web.Response:
+    """Send a notification held by quiet hours (`scheduled`) at once; live mode only."""
+    return await _noted_action(request, lambda journal: journal.send_now)
+
+
+class _NotedAction(Protocol):
+    def __call__(
+        self, notification_id: int, *, actor: str, note: str | None = None
+    ) -> Awaitable[ActionResult]: ...
+
+
+async def _noted_action(
+    request: web.Request, pick: Callable[[JournalActions], _NotedAction]
+) -> web.Response:
+    """An action whose optional body is only a note (confirm, cancel, resend, send-now)."""
     notification_id = row_id(request, "notification")
     body = validated(NoteIn, await json_body(request, empty_ok=True), "invalid body")
-    result = await request.app[JOURNAL_ACTIONS].resend(
-        notification_id, actor=ADMIN_ACTOR, note=body.note
-    )
-    return _action_response(result)
+    act = pick(request.app[JOURNAL_ACTIONS])
+    return _action_response(await act(notification_id, actor=ADMIN_ACTOR, note=body.note))

@@ -16,6 +16,7 @@ from aiogram.filters import (
     CommandStart,
 )
 from aiogram.types import (
+    CallbackQuery,
     ChatMemberUpdated,
     KeyboardButton,
     LinkPreviewOptions,
@@ -27,8 +28,11 @@ from aiogram.types import (
 from dispatch.conversation import subscriptions
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.conversation.subscriptions import ChatState, ContactOutcome, Identity
+from dispatch.erp_actions.buttons import PREFIX as ERP_BUTTON_PREFIX
+from dispatch.erp_actions.buttons import ErpButtons, PressOutcome
 from storage.database import Database
 from storage.links import TokenState
+from storage.types import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +148,28 @@ async def bot_unblocked(event: ChatMemberUpdated, db: Database) -> None:
     await subscriptions.set_blocked(db, event.chat.id, blocked=False)
 
 
+async def erp_button_pressed(
+    query: CallbackQuery, db: Database, texts: BotTexts, erp_buttons: ErpButtons | None
+) -> None:
+    """A client pressed one of the ERP's buttons: stored for the outbox, then answered."""
+    outcome = PressOutcome.INVALID
+    if erp_buttons is not None:
+        chat_id = query.message.chat.id if query.message is not None else None
+        outcome = await erp_buttons.press(
+            db, query.data or "", chat_id=chat_id, user_id=query.from_user.id, now=utcnow()
+        )
+    if outcome is PressOutcome.INVALID:
+        logger.warning(
+            "telegram user %s pressed an ERP button that is not theirs or not valid: %r",
+            query.from_user.id,
+            (query.data or "")[:64],
+        )
+        await query.answer(texts.label("answer_unknown_button"), show_alert=True)
+        return
+    name = "answer_erp_accepted" if outcome is PressOutcome.ACCEPTED else "answer_erp_again"
+    await query.answer(texts.label(name))
+
+
 def build_router() -> Router:
     """A new router each call: an aiogram router belongs to one Dispatcher."""
     router = Router(name="client")
@@ -153,6 +179,7 @@ def build_router() -> Router:
     router.message.register(stop, Command("stop"))
     router.message.register(client_help, Command("help"))
     router.message.register(shared_contact, F.contact)
+    router.callback_query.register(erp_button_pressed, F.data.startswith(ERP_BUTTON_PREFIX))
     router.my_chat_member.register(
         bot_blocked, ChatMemberUpdatedFilter(member_status_changed=IS_MEMBER >> IS_NOT_MEMBER)
     )

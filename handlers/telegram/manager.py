@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, LinkPreviewOptions, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, LinkPreviewOptions, Message
 
 from dispatch.config import SmsTestSettings
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.conversation.subscriptions import Identity
 from dispatch.delivery.channels.outcome import OutcomeKind
 from dispatch.delivery.channels.sms.base import ProviderError, SmsProvider
+from dispatch.erp_actions.buttons import PREFIX as ERP_BUTTON_PREFIX
 from dispatch.journal import actions
 from dispatch.journal.actions import ActionOutcome, ActionResult
 from dispatch.journal.manager_prompts import MAX_ID, ManagerPrompts, PromptCallback
@@ -33,7 +34,7 @@ from dispatch.runtime_config import EffectiveConfig, RuntimeConfig
 from handlers.desk.links import DeskLinks
 from storage import directory, events, notifications
 from storage.database import Database
-from storage.statuses import ALL_STATUSES
+from storage.statuses import ALL_STATUSES, Status
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ MANAGER_COMMANDS = ("journal", "status", "resend", "sent", "balance", "testsms",
 _ID = re.compile(r"[#№]?\s*([0-9]{1,19})")
 
 
-async def answer(message: Message, text: str) -> None:
-    await message.answer(text, parse_mode="HTML", link_preview_options=NO_PREVIEW)
+async def answer(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    await message.answer(
+        text, parse_mode="HTML", link_preview_options=NO_PREVIEW, reply_markup=markup
+    )
 
 
 def is_manager(_event: object, identity: Identity) -> bool:
@@ -109,9 +112,15 @@ async def journal(
 
 
 async def status(
-    message: Message, command: CommandObject, db: Database, texts: BotTexts, identity: Identity
+    message: Message,
+    command: CommandObject,
+    db: Database,
+    texts: BotTexts,
+    identity: Identity,
+    prompts: ManagerPrompts,
 ) -> None:
-    """`/status <id>`: one notification with its history."""
+    """`/status <id>`: one notification with its history; «Отправить сейчас» under one held
+    by quiet hours."""
     notification_id = _notification_id(command)
     if notification_id is None:
         await answer(message, texts.render("usage.html.j2", command="status"))
@@ -124,6 +133,7 @@ async def status(
         names = await directory.client_names(session, [entry.notification.client_id or ""])
         event_pk = entry.notification.event_pk
         documents = await events.documents_by_pk(session, [] if event_pk is None else [event_pk])
+    held = entry.notification.status == Status.SCHEDULED
     await answer(
         message,
         texts.render(
@@ -132,6 +142,7 @@ async def status(
             client_name=names.get(entry.notification.client_id or ""),
             document=documents.get(event_pk) if event_pk is not None else None,
         ),
+        prompts.send_now_keyboard(notification_id) if held else None,
     )
 
 
@@ -359,5 +370,6 @@ def build_router() -> Router:
     router.message.register(desk, Command("desk"), is_manager)
     router.message.register(managers_only, Command(*MANAGER_COMMANDS))
     router.callback_query.register(prompt_pressed, PromptCallback.filter())
-    router.callback_query.register(stale_button)
+    # The ERP's buttons under a client's message are the client router's.
+    router.callback_query.register(stale_button, ~F.data.startswith(ERP_BUTTON_PREFIX))
     return router

@@ -26,6 +26,7 @@ ITEM_KEYS = {
     "id", "event_id", "event_type", "recipient", "client_id", "manager_id", "channel",
     "phone", "status", "text", "encoding", "units", "segments", "reason", "attempts",
     "provider", "provider_message_id", "created_at", "updated_at", "sent_at", "delivered_at",
+    "not_before",
 }  # fmt: skip
 HISTORY_KEYS = {"at", "from_status", "to_status", "actor", "reason", "channel"}
 
@@ -35,6 +36,7 @@ ADMIN_ROUTES = [
     ("POST", "/api/v1/notifications/1/status"),
     ("POST", "/api/v1/notifications/1/confirm"),
     ("POST", "/api/v1/notifications/1/cancel"),
+    ("POST", "/api/v1/notifications/1/send-now"),
     ("POST", "/api/v1/notifications/1/resend"),
     ("GET", "/api/v1/settings"),
     ("PUT", "/api/v1/settings"),
@@ -299,7 +301,8 @@ async def test_one_notification_with_its_history(service: Service) -> None:
     status, body = await service.admin("GET", f"/api/v1/notifications/{notification_id}")
 
     assert status == 200
-    assert set(body) == ITEM_KEYS | {"history"}
+    assert set(body) == ITEM_KEYS | {"history", "actions_pressed"}
+    assert body["actions_pressed"] == []
     assert body["event_id"] == "erp-history"
     assert body["status"] == "sent_manually"
     assert all(set(step) == HISTORY_KEYS for step in body["history"])
@@ -642,6 +645,7 @@ async def test_event_types_list_all_sixteen_with_settings(service: Service) -> N
         "default_for_new_clients": True,
         "template_client": "events/client_order.ready.client.txt.j2",
         "template_manager": "events/client_order.ready.manager.txt.j2",
+        "urgent": False,
     }
     status, one = await service.admin("GET", "/api/v1/event-types/client_order.ready")
     assert (status, one) == (200, ready)

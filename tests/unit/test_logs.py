@@ -49,6 +49,7 @@ SECRETS = {
     "sms_token": "gateway-token-6f5e",
     "database": "pg-pa55word-q1w2",
     "desk": "desk-cookie-key-8d7c6b",
+    "erp_callback": "erp-callback-secret-4e3d2c",
 }
 
 
@@ -59,6 +60,10 @@ def _settings() -> Settings:
         telegram={"token": SECRETS["telegram"], "webhook_secret": SECRETS["telegram_webhook"]},
         smtp={"host": "smtp.example.com", "username": "u", "password": SECRETS["smtp"]},
         desk={"secret": SECRETS["desk"]},
+        erp={
+            "callback_url": "https://erp.example/press",
+            "callback_secret": SECRETS["erp_callback"],
+        },
         sms_services=[
             {"name": "a", "kind": "smsc", "login": "l", "password": SECRETS["sms_password"]},
             {"name": "b", "kind": "smsru", "api_key": SECRETS["sms_api_key"]},

@@ -110,6 +110,9 @@ def test_live_mode_without_webhook_secret_is_refused(monkeypatch: pytest.MonkeyP
         ("[telegram]\ntoken = '1:x'\nmode = 'webhook'\n", "http.public_url"),
         ("[telegram]\nwebhook_secret = 'has spaces'\n", "webhook_secret"),
         ("[telegram]\nwebhook_secret = 'long/enough:but+not-telegram'\n", "A-Z, a-z, 0-9, _"),
+        ("[erp]\ncallback_url = 'https://erp.example/press'\n", "erp.callback_secret"),
+        ("[erp]\ncallback_url = 'ftp://erp.example/press'\n", "http:// or https://"),
+        ("[erp]\ncallback_secret = 'short'\n", "at least 16 characters"),
     ],
 )
 def test_bad_config_is_one_readable_line(tmp_path: Path, text: str, fragment: str) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+from collections.abc import Sequence
 
 import aiohttp
 from aiogram import Bot
@@ -43,7 +44,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 
 from dispatch.delivery.channels.outcome import ErrorKind, Outcome
 
@@ -89,9 +90,18 @@ class TelegramChannel:
         *,
         html: bool = False,
         reply_markup: InlineKeyboardMarkup | None = None,
+        buttons: Sequence[tuple[str, str]] = (),
     ) -> Outcome:
         """Send `text` as plain text, or as HTML with `html` (a Telegram template, whose
-        data Jinja escaped); no link preview; never raises."""
+        data Jinja escaped); no link preview; never raises. `buttons` (label, callback
+        data) become an inline keyboard, one button per row."""
+        if buttons and reply_markup is None:
+            reply_markup = InlineKeyboardMarkup(
+                inline_keyboard=[
+                    [InlineKeyboardButton(text=label, callback_data=data)]
+                    for label, data in buttons
+                ]
+            )
         try:
             message = await self._bot.send_message(
                 chat_id=chat_id,
@@ -110,6 +120,35 @@ class TelegramChannel:
             return outcome
         logger.debug("telegram send to chat %s: message %s", chat_id, message.message_id)
         return Outcome.sent(provider_message_id=str(message.message_id))
+
+    async def edit(
+        self, chat_id: int, message_id: int, text: str, *, html: bool = False
+    ) -> Outcome:
+        """Replace the text of the bot's message `message_id` (the living order card);
+        never raises. Telegram's "message is not modified" counts as done: the text is
+        already what it should be."""
+        try:
+            await self._bot.edit_message_text(
+                chat_id=chat_id,
+                message_id=message_id,
+                text=text,
+                parse_mode="HTML" if html else None,
+                link_preview_options=_NO_PREVIEW,
+            )
+        except TelegramBadRequest as exc:
+            if "message is not modified" not in exc.message.lower():
+                return self._edit_failed(chat_id, exc)
+        except Exception as exc:  # every failure becomes a stored outcome
+            return self._edit_failed(chat_id, exc)
+        logger.debug("telegram edit in chat %s: message %s", chat_id, message_id)
+        return Outcome.sent(provider_message_id=str(message_id))
+
+    def _edit_failed(self, chat_id: int, exc: Exception) -> Outcome:
+        outcome = self._outcome_of(exc)
+        logger.warning(
+            "telegram edit in chat %s: %s (%s)", chat_id, outcome.kind.value, outcome.reason
+        )
+        return outcome
 
     def _outcome_of(self, exc: Exception) -> Outcome:
         reason = self._describe(exc)

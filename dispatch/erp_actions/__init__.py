@@ -1,0 +1,1 @@
+"""Buttons back to the ERP (CONTRACT §9): signed callback data, presses, their outbox."""

@@ -1,0 +1,1 @@
+"""Buttons back to the ERP: the presses and their outbox."""

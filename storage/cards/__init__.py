@@ -1,0 +1,1 @@
+"""The living order card: each client's current Telegram message per document."""
