@@ -20,12 +20,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from bot.sandbox.inbox import FakeUser, Inbox, Line
 from bot.sandbox.sms_gateway import CURRENCY, PRICE_PER_SEGMENT, FakeSmsGateway
@@ -35,6 +33,7 @@ from handlers.common.answers import json_response
 from handlers.common.body import read_form
 from handlers.common.errors import ApiError
 from handlers.common.keys import DB, HTTP_CONTEXT
+from handlers.common.pages import page_environment
 from storage import notifications
 
 PAGE_PATH = "/sandbox/"
@@ -74,14 +73,7 @@ class Conversation:
 
 @functools.cache
 def _environment() -> Environment:
-    folder = Path(str(files("templates"))) / "sandbox"
-    environment = Environment(
-        loader=FileSystemLoader(str(folder), encoding="utf-8"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    environment = page_environment("sandbox")
     environment.filters["money"] = _money
     environment.filters["clock"] = _clock
     return environment

@@ -9,18 +9,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from dispatch.catalogue import EVENT_TYPES
 from dispatch.conversation.bot_texts import BotTexts
 from dispatch.journal.reasons_ru import reason_ru
 from dispatch.phones import mask_phone
 from handlers.common.errors import ApiError, error_response
+from handlers.common.pages import page_environment
 from handlers.desk.static import static_url
 
 logger = logging.getLogger(__name__)
@@ -107,14 +106,7 @@ def texts() -> BotTexts:
 
 @functools.cache
 def environment() -> Environment:
-    folder = Path(str(files("templates"))) / "desk"
-    env = Environment(
-        loader=FileSystemLoader(str(folder), encoding="utf-8"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = page_environment("desk")
     labels = texts()
     env.filters.update(
         when=_when,
